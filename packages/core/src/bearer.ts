@@ -1,0 +1,70 @@
+import { AuthError } from './errors.js'
+
+/** Tokens longer than this are refused before any decoding (security-notes A24). */
+export const MAX_TOKEN_LENGTH = 16 * 1024
+
+// RFC 7235 auth-scheme (token) followed by SP(s) and the credentials.
+const SCHEME = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?$/s
+// RFC 6750 b64token.
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+
+/**
+ * Takes the value of an `Authorization` header, or a bare token, and returns the token.
+ * No value or another scheme → `missing_token`; a broken Bearer credential → `malformed_request`.
+ *
+ * @example
+ * extractBearerToken('Bearer eyJ0eXAi...') // 'eyJ0eXAi...'
+ */
+export function extractBearerToken(value: unknown): string {
+  if (value === undefined || value === null) {
+    throw new AuthError('missing_token', { description: 'No bearer token was sent' })
+  }
+  if (typeof value !== 'string') {
+    throw new AuthError('malformed_request', {
+      description: 'The Authorization header is malformed',
+      detail: `validate() takes the Authorization header value or a bare token as a string; it got ${typeof value}${Array.isArray(value) ? ' (an array: several Authorization headers?)' : ''}`,
+    })
+  }
+  const trimmed = value.trim()
+  if (trimmed === '') {
+    throw new AuthError('missing_token', { description: 'No bearer token was sent' })
+  }
+  if (trimmed.length > MAX_TOKEN_LENGTH + 64) {
+    throw new AuthError('malformed_request', {
+      description: 'The Authorization header is too large',
+      detail: `Authorization header of ${trimmed.length} characters; tokens are limited to ${MAX_TOKEN_LENGTH}`,
+    })
+  }
+  // A bare token: JWTs hold no spaces and always contain dots.
+  if (!/\s/.test(trimmed) && trimmed.includes('.') && !/^bearer$/i.test(trimmed)) return trimmed
+  const match = SCHEME.exec(trimmed)
+  if (match === null) {
+    throw new AuthError('malformed_request', {
+      description: 'The Authorization header is malformed',
+      detail: 'The Authorization header does not start with an authentication scheme',
+    })
+  }
+  const scheme = match[1] as string
+  if (scheme.toLowerCase() !== 'bearer') {
+    throw new AuthError('missing_token', {
+      description: 'No bearer token was sent',
+      detail: `The Authorization header uses the ${scheme.slice(0, 20)} scheme; this API takes Bearer tokens`,
+    })
+  }
+  const credentials = match[2]
+  if (credentials === undefined || credentials === '') {
+    throw new AuthError('malformed_request', {
+      description: 'The bearer token is empty',
+      detail: 'The Authorization header says Bearer but carries no token',
+    })
+  }
+  if (!B64TOKEN.test(credentials)) {
+    throw new AuthError('malformed_request', {
+      description: 'The Authorization header is malformed',
+      detail: /[\s,]/.test(credentials)
+        ? 'The Authorization header carries more than one token (or a list of headers joined by commas)'
+        : 'The bearer token holds characters that a token cannot hold',
+    })
+  }
+  return credentials
+}

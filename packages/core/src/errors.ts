@@ -1,0 +1,127 @@
+import { buildChallenge } from './challenge.js'
+
+/** Every code an {@link AuthError} can carry. */
+export type AuthErrorCode =
+  | 'missing_token'
+  | 'malformed_request'
+  | 'malformed_token'
+  | 'unsupported_algorithm'
+  | 'invalid_signature'
+  | 'unknown_key'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'invalid_issuer'
+  | 'tenant_not_allowed'
+  | 'invalid_audience'
+  | 'client_not_allowed'
+  | 'identity_type_not_allowed'
+  | 'insufficient_scope'
+  | 'no_scope_or_role'
+  | 'forbidden'
+  | 'metadata_unavailable'
+
+/** The RFC 6750 error codes used in challenges. */
+export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope'
+
+const TABLE: Record<AuthErrorCode, { status: number; error?: BearerErrorCode }> = {
+  missing_token: { status: 401 },
+  malformed_request: { status: 400, error: 'invalid_request' },
+  malformed_token: { status: 401, error: 'invalid_token' },
+  unsupported_algorithm: { status: 401, error: 'invalid_token' },
+  invalid_signature: { status: 401, error: 'invalid_token' },
+  unknown_key: { status: 401, error: 'invalid_token' },
+  expired: { status: 401, error: 'invalid_token' },
+  not_yet_valid: { status: 401, error: 'invalid_token' },
+  invalid_issuer: { status: 401, error: 'invalid_token' },
+  tenant_not_allowed: { status: 401, error: 'invalid_token' },
+  invalid_audience: { status: 401, error: 'invalid_token' },
+  client_not_allowed: { status: 401, error: 'invalid_token' },
+  identity_type_not_allowed: { status: 401, error: 'invalid_token' },
+  insufficient_scope: { status: 403, error: 'insufficient_scope' },
+  no_scope_or_role: { status: 403, error: 'insufficient_scope' },
+  forbidden: { status: 403 },
+  metadata_unavailable: { status: 503 },
+}
+
+/** Every {@link AuthErrorCode}, for exhaustive tests and documentation. */
+export const AUTH_ERROR_CODES = Object.freeze(Object.keys(TABLE) as AuthErrorCode[])
+
+/** What {@link AuthError} is built from. */
+export interface AuthErrorInit {
+  /** Safe to send to the client (goes into `error_description`). */
+  description: string
+  /** For the operator's log: what was expected, what came, how to fix it. Never holds the token. */
+  detail?: string | undefined
+  /** The `scope` attribute of an `insufficient_scope` challenge: what the route required. */
+  scope?: string | undefined
+  /** Seconds, for `metadata_unavailable`. */
+  retryAfter?: number | undefined
+  cause?: unknown
+}
+
+/**
+ * The one error entraguard throws for a request that must not pass. It carries the HTTP status and the
+ * headers, so Express's and Fastify's default error handlers already answer correctly.
+ *
+ * @example
+ * try { await validator.validate(header) } catch (err) {
+ *   if (err instanceof AuthError) log.warn({ code: err.code, detail: err.detail })
+ * }
+ */
+export class AuthError extends Error {
+  override readonly name = 'AuthError'
+  /** Stable machine-readable code. */
+  readonly code: AuthErrorCode
+  /** HTTP status: 400, 401, 403 or 503. */
+  readonly status: number
+  /** The same as `status`, for frameworks that read `statusCode`. */
+  readonly statusCode: number
+  /** The RFC 6750 error code, when the challenge carries one. */
+  readonly error: BearerErrorCode | undefined
+  /** Safe for the client. */
+  readonly description: string
+  /** Actionable, for the operator's log. */
+  readonly detail: string
+  /** The ready `WWW-Authenticate` value (absent for `forbidden` and `metadata_unavailable`). */
+  readonly wwwAuthenticate: string | undefined
+  /** Headers to send with the response: `WWW-Authenticate`, and `Retry-After` for 503. */
+  readonly headers: Readonly<Record<string, string>>
+  /** Makes error handlers (Express's `expose`, Fastify's) show `message` to the client: it is safe. */
+  readonly expose = true
+
+  constructor(code: AuthErrorCode, init: AuthErrorInit) {
+    super(init.description, init.cause === undefined ? undefined : { cause: init.cause })
+    const row = TABLE[code]
+    this.code = code
+    this.status = row.status
+    this.statusCode = row.status
+    this.error = row.error
+    this.description = init.description
+    this.detail = init.detail ?? init.description
+    const headers: Record<string, string> = {}
+    if (code === 'forbidden' || code === 'metadata_unavailable') {
+      this.wwwAuthenticate = undefined
+    } else {
+      this.wwwAuthenticate = buildChallenge(
+        row.error === undefined
+          ? {}
+          : { error: row.error, description: init.description, scope: init.scope },
+      )
+      headers['WWW-Authenticate'] = this.wwwAuthenticate
+    }
+    if (code === 'metadata_unavailable') {
+      headers['Retry-After'] = String(Math.max(1, Math.ceil(init.retryAfter ?? 30)))
+    }
+    this.headers = Object.freeze(headers)
+  }
+
+  /** The JSON body adapters send: `{ error, error_description }`. */
+  toJSON(): { error: string; error_description: string } {
+    return { error: this.error ?? this.code, error_description: this.description }
+  }
+}
+
+/** True for an {@link AuthError}, also across duplicated package copies. */
+export function isAuthError(value: unknown): value is AuthError {
+  return value instanceof AuthError || (value instanceof Error && value.name === 'AuthError' && 'code' in value)
+}

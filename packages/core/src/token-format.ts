@@ -1,0 +1,90 @@
+import { MAX_TOKEN_LENGTH } from './bearer.js'
+import { AuthError } from './errors.js'
+
+/** A JWS compact token split and decoded, not yet verified. */
+export interface DecodedToken {
+  /** Null-prototype copy of the protected header. */
+  header: Record<string, unknown>
+  /** Null-prototype copy of the payload. */
+  payload: Record<string, unknown>
+  /** `header.payload` as bytes, what the signature covers. */
+  signingInput: Buffer
+  signature: Buffer
+}
+
+const SEGMENT = /^[A-Za-z0-9_-]+$/
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+function malformed(detail: string): AuthError {
+  return new AuthError('malformed_token', { description: 'The token is malformed', detail })
+}
+
+// Base64url has one canonical spelling per byte string: the unused low bits of the last character must be
+// zero. Node's decoder ignores them, so without this check 4 or 16 different strings verify as the same
+// signature (security-notes A25).
+function isCanonical(segment: string): boolean {
+  const rest = segment.length % 4
+  if (rest === 1) return false
+  if (rest === 0) return true
+  const last = B64URL.indexOf(segment[segment.length - 1] as string)
+  return rest === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0
+}
+
+function decodeSegment(segment: string, what: string): Record<string, unknown> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+  } catch (cause) {
+    throw new AuthError('malformed_token', {
+      description: 'The token is malformed',
+      detail: `The token's ${what} is not JSON`,
+      cause,
+    })
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw malformed(`The token's ${what} is not a JSON object`)
+  }
+  // A null-prototype copy: a signed "__proto__" member stays a plain own property and can never
+  // leak into lookups such as `claims.roles` (security-notes A23).
+  const copy: Record<string, unknown> = Object.create(null)
+  for (const key of Object.keys(parsed)) copy[key] = (parsed as Record<string, unknown>)[key]
+  return copy
+}
+
+/**
+ * Splits a compact JWS and decodes its header and payload after checking that every segment is canonical
+ * base64url. Throws `malformed_token` otherwise.
+ */
+export function decodeToken(token: string): DecodedToken {
+  if (token.length > MAX_TOKEN_LENGTH) throw malformed(`The token has ${token.length} characters; the limit is ${MAX_TOKEN_LENGTH}`)
+  const first = token.indexOf('.')
+  const second = first === -1 ? -1 : token.indexOf('.', first + 1)
+  if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) {
+    const dots = token.split('.').length - 1
+    throw malformed(
+      dots === 4
+        ? 'The token has five parts: it is encrypted (JWE). Entra encrypts tokens only for SAML apps; ask for an unencrypted access token'
+        : `A JWT has three dot-separated parts; this one has ${dots + 1}`,
+    )
+  }
+  const h = token.slice(0, first)
+  const p = token.slice(first + 1, second)
+  const s = token.slice(second + 1)
+  for (const [segment, what] of [
+    [h, 'header'],
+    [p, 'payload'],
+    [s, 'signature'],
+  ] as const) {
+    if (!SEGMENT.test(segment) || !isCanonical(segment)) {
+      throw malformed(`The token's ${what} is not canonical base64url (padding, whitespace or stray characters)`)
+    }
+  }
+  const header = decodeSegment(h, 'header')
+  const payload = decodeSegment(p, 'payload')
+  return {
+    header,
+    payload,
+    signingInput: Buffer.from(token.slice(0, second), 'ascii'),
+    signature: Buffer.from(s, 'base64url'),
+  }
+}

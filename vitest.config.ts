@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+// Tests import the packages by their public names; point those at the sources so no build is needed.
+const src = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@entraguard\/core$/, replacement: src('core') },
+      { find: /^@entraguard\/express$/, replacement: src('express') },
+      { find: /^@entraguard\/fastify$/, replacement: src('fastify') },
+      { find: /^@entraguard\/emulator$/, replacement: src('emulator') },
+    ],
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    pool: 'forks',
+    typecheck: { enabled: false },
+  },
+})
