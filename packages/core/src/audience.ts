@@ -13,7 +13,7 @@ const GRAPH_AUDIENCES = new Set([
 
 /** Shortens a value taken from an untrusted token before it goes into an error. */
 export function shown(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value)
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))
   return text.length > 120 ? `${text.slice(0, 120)}…` : text
 }
 
@@ -21,7 +21,11 @@ export function shown(value: unknown): string {
  * Microsoft Graph tokens carry a `nonce` in the header and cannot be validated by anyone but Graph; a
  * client that sends one has asked for the wrong resource. Say so instead of "bad signature".
  */
-export function graphTokenError(header: Record<string, unknown>, aud: unknown, audiences: ReadonlySet<string>): AuthError | undefined {
+export function graphTokenError(
+  header: Record<string, unknown>,
+  aud: unknown,
+  audiences: ReadonlySet<string>,
+): AuthError | undefined {
   if (typeof aud === 'string' && audiences.has(aud)) return undefined
   const graphAudience = typeof aud === 'string' && GRAPH_AUDIENCES.has(aud)
   if (!graphAudience && header.nonce === undefined) return undefined
@@ -41,7 +45,9 @@ export function checkAudience(aud: unknown, version: 1 | 2, audiences: ReadonlyS
   } else if (typeof aud !== 'string') {
     detail = `The token has no aud claim; this API accepts ${accepted}`
   } else {
-    const near = [...audiences].find((a) => a.toLowerCase() === aud.toLowerCase() || a.replace(/\/+$/, '') === aud.replace(/\/+$/, ''))
+    const near = [...audiences].find(
+      (a) => a.toLowerCase() === aud.toLowerCase() || a.replace(/\/+$/, '') === aud.replace(/\/+$/, ''),
+    )
     const hint =
       near !== undefined
         ? ` It differs from '${near}' only in case or a trailing slash: the client asked for a slightly different resource string; audiences are compared exactly, so fix the client's resource/scope or add '${shown(aud)}' to audience.`

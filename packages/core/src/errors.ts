@@ -105,7 +105,11 @@ export class AuthError extends Error {
       this.wwwAuthenticate = buildChallenge(
         row.error === undefined
           ? {}
-          : { error: row.error, description: init.description, scope: init.scope },
+          : {
+              error: row.error,
+              description: init.description,
+              scope: row.error === 'insufficient_scope' ? init.scope : undefined,
+            },
       )
       headers['WWW-Authenticate'] = this.wwwAuthenticate
     }
@@ -123,5 +127,7 @@ export class AuthError extends Error {
 
 /** True for an {@link AuthError}, also across duplicated package copies. */
 export function isAuthError(value: unknown): value is AuthError {
-  return value instanceof AuthError || (value instanceof Error && value.name === 'AuthError' && 'code' in value)
+  return (
+    value instanceof AuthError || (value instanceof Error && value.name === 'AuthError' && 'code' in value)
+  )
 }

@@ -31,7 +31,9 @@ export async function fetchJson(fetchFn: typeof fetch, url: string, limits: Fetc
     }
     const declared = Number(response.headers.get('content-length'))
     if (Number.isFinite(declared) && declared > limits.maxBytes) {
-      throw new FetchFailure(`GET ${url} declared ${declared} bytes, more than the limit of ${limits.maxBytes}`)
+      throw new FetchFailure(
+        `GET ${url} declared ${declared} bytes, more than the limit of ${limits.maxBytes}`,
+      )
     }
     const text = await readLimited(response, url, limits.maxBytes, signal)
     try {
@@ -45,7 +47,12 @@ export async function fetchJson(fetchFn: typeof fetch, url: string, limits: Fetc
   }
 }
 
-async function readLimited(response: Response, url: string, maxBytes: number, signal: AbortSignal): Promise<string> {
+async function readLimited(
+  response: Response,
+  url: string,
+  maxBytes: number,
+  signal: AbortSignal,
+): Promise<string> {
   if (response.body === null) return ''
   const reader = response.body.getReader()
   const chunks: Uint8Array[] = []
@@ -64,7 +71,9 @@ async function readLimited(response: Response, url: string, maxBytes: number, si
     await reader.cancel().catch(() => {})
     if (cause instanceof FetchFailure) throw cause
     throw new FetchFailure(
-      signal.aborted ? `GET ${url} timed out while reading the body` : `GET ${url} failed while reading: ${describe(cause)}`,
+      signal.aborted
+        ? `GET ${url} timed out while reading the body`
+        : `GET ${url} failed while reading: ${describe(cause)}`,
       { cause },
     )
   } finally {

@@ -1,7 +1,20 @@
-export { type ChallengeParams, buildChallenge } from './challenge.js'
-export { AUTH_ERROR_CODES, AuthError, type AuthErrorCode, type AuthErrorInit, type BearerErrorCode, isAuthError } from './errors.js'
-export type { AuthEvent, AuthEventHandler, AuthEventType } from './events.js'
 export { extractBearerToken, MAX_TOKEN_LENGTH } from './bearer.js'
-export { CLOUD_AUTHORITIES, type Cloud, ConfigurationError, type ResolvedValidatorOptions, type ValidatorOptions } from './options.js'
+export { buildChallenge, type ChallengeParams } from './challenge.js'
+export {
+  AUTH_ERROR_CODES,
+  AuthError,
+  type AuthErrorCode,
+  type AuthErrorInit,
+  type BearerErrorCode,
+  isAuthError,
+} from './errors.js'
+export type { AuthEvent, AuthEventHandler, AuthEventType } from './events.js'
+export {
+  CLOUD_AUTHORITIES,
+  type Cloud,
+  ConfigurationError,
+  type ResolvedValidatorOptions,
+  type ValidatorOptions,
+} from './options.js'
 export type { IdentityType, Principal } from './principal.js'
 export { createValidator, type Validator } from './validator.js'

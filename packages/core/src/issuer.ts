@@ -1,13 +1,23 @@
 import { GUID } from './options.js'
 
 /** The tenants whose tokens a validator accepts. */
-export type TenantMode = { kind: 'single'; tenant: string } | { kind: 'multi'; tenant: 'organizations' | 'common' }
+export type TenantMode =
+  | { kind: 'single'; tenant: string }
+  | { kind: 'multi'; tenant: 'organizations' | 'common' }
 
 /** The OpenID configuration URL of a tenant, for v1 or v2 tokens. */
-export function metadataUrl(authority: string, mode: TenantMode, version: 1 | 2, appId: string | undefined): string {
+export function metadataUrl(
+  authority: string,
+  mode: TenantMode,
+  version: 1 | 2,
+  appId: string | undefined,
+): string {
   // There is no v1 document for 'organizations'; Microsoft.IdentityModel uses the 'common' one.
   const tenant = mode.kind === 'multi' && version === 1 ? 'common' : mode.tenant
-  const path = version === 2 ? `${tenant}/v2.0/.well-known/openid-configuration` : `${tenant}/.well-known/openid-configuration`
+  const path =
+    version === 2
+      ? `${tenant}/v2.0/.well-known/openid-configuration`
+      : `${tenant}/.well-known/openid-configuration`
   const url = `${authority}/${path}`
   return appId === undefined ? url : `${url}?appid=${encodeURIComponent(appId)}`
 }

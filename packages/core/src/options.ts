@@ -16,9 +16,7 @@ export const CLOUD_AUTHORITIES = {
 export type Cloud = keyof typeof CLOUD_AUTHORITIES
 
 function isLoopbackHost(hostname: string): boolean {
-  return (
-    hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-  )
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
 }
 
 /** True for https URLs, and for http URLs of loopback hosts (emulators, tests). */
@@ -40,9 +38,13 @@ const ms = (what: string, min: number) =>
 const schema = z
   .object({
     tenant: z
-      .string({ error: "tenant is required: the tenant ID (GUID), a domain such as 'contoso.onmicrosoft.com', or 'organizations' / 'common' for a multi-tenant API" })
+      .string({
+        error:
+          "tenant is required: the tenant ID (GUID), a domain such as 'contoso.onmicrosoft.com', or 'organizations' / 'common' for a multi-tenant API",
+      })
       .refine((t) => GUID.test(t) || DOMAIN.test(t) || t === 'organizations' || t === 'common', {
-        error: "tenant must be a tenant ID (GUID), a verified domain such as 'contoso.onmicrosoft.com', or 'organizations' / 'common'",
+        error:
+          "tenant must be a tenant ID (GUID), a verified domain such as 'contoso.onmicrosoft.com', or 'organizations' / 'common'",
       }),
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
       error:
@@ -51,14 +53,19 @@ const schema = z
     allowedTenants: z
       .union([
         z.literal('any'),
-        z.array(z.string().regex(GUID, 'allowedTenants holds tenant IDs (GUIDs)')).min(1, 'allowedTenants must not be empty'),
+        z
+          .array(z.string().regex(GUID, 'allowedTenants holds tenant IDs (GUIDs)'))
+          .min(1, 'allowedTenants must not be empty'),
       ])
       .optional(),
-    cloud: z.enum(['public', 'usgov', 'china'], { error: "cloud must be 'public', 'usgov' or 'china'" }).default('public'),
+    cloud: z
+      .enum(['public', 'usgov', 'china'], { error: "cloud must be 'public', 'usgov' or 'china'" })
+      .default('public'),
     authority: z
       .string()
       .refine(isTrustedUrl, {
-        error: 'authority must be an https URL (plain http is accepted only for loopback hosts such as 127.0.0.1)',
+        error:
+          'authority must be an https URL (plain http is accepted only for loopback hosts such as 127.0.0.1)',
       })
       .transform((a) => a.replace(/\/+$/, ''))
       .optional(),
@@ -71,7 +78,10 @@ const schema = z
       .min(0, 'clockTolerance must be at least 0 seconds')
       .max(3600, 'clockTolerance above one hour defeats expiry; 300 s is the Microsoft default')
       .default(300),
-    allowedClientIds: z.array(z.string().min(1)).min(1, 'allowedClientIds must not be empty; leave it out to admit every client').optional(),
+    allowedClientIds: z
+      .array(z.string().min(1))
+      .min(1, 'allowedClientIds must not be empty; leave it out to admit every client')
+      .optional(),
     allowedIdentityTypes: z
       .array(z.enum(['app', 'user'], { error: "allowedIdentityTypes holds 'app' and/or 'user'" }))
       .min(1, 'allowedIdentityTypes must not be empty')
@@ -83,7 +93,11 @@ const schema = z
       .union([
         z.literal(false),
         z.object({
-          maxEntries: z.number().int().min(1, 'cache.maxEntries must be at least 1; use cache: false to turn the cache off').default(10_000),
+          maxEntries: z
+            .number()
+            .int()
+            .min(1, 'cache.maxEntries must be at least 1; use cache: false to turn the cache off')
+            .default(10_000),
         }),
       ])
       .default({ maxEntries: 10_000 }),
@@ -92,13 +106,33 @@ const schema = z
         refreshInterval: ms('jwks.refreshInterval', 100).default(60 * 60_000),
         cooldown: ms('jwks.cooldown', 0).default(5 * 60_000),
         timeout: ms('jwks.timeout', 1).default(5_000),
-        maxBytes: z.number().int().min(1024, 'jwks.maxBytes must be at least 1024 bytes').default(512 * 1024),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024, 'jwks.maxBytes must be at least 1024 bytes')
+          .default(512 * 1024),
         maxStale: ms('jwks.maxStale', 100).default(24 * 60 * 60_000),
       })
-      .default({ refreshInterval: 60 * 60_000, cooldown: 5 * 60_000, timeout: 5_000, maxBytes: 512 * 1024, maxStale: 24 * 60 * 60_000 }),
-    fetch: z.custom<typeof fetch>((v) => typeof v === 'function', { error: 'fetch must be a fetch-compatible function' }).optional(),
-    onEvent: z.custom<AuthEventHandler>((v) => typeof v === 'function', { error: 'onEvent must be a function' }).optional(),
-    now: z.custom<() => number>((v) => typeof v === 'function', { error: 'now must be a function returning epoch milliseconds' }).optional(),
+      .default({
+        refreshInterval: 60 * 60_000,
+        cooldown: 5 * 60_000,
+        timeout: 5_000,
+        maxBytes: 512 * 1024,
+        maxStale: 24 * 60 * 60_000,
+      }),
+    fetch: z
+      .custom<typeof fetch>((v) => typeof v === 'function', {
+        error: 'fetch must be a fetch-compatible function',
+      })
+      .optional(),
+    onEvent: z
+      .custom<AuthEventHandler>((v) => typeof v === 'function', { error: 'onEvent must be a function' })
+      .optional(),
+    now: z
+      .custom<() => number>((v) => typeof v === 'function', {
+        error: 'now must be a function returning epoch milliseconds',
+      })
+      .optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -122,7 +156,8 @@ const schema = z
       ctx.addIssue({
         code: 'custom',
         path: ['clientId'],
-        message: "customSigningKeys needs the API's client ID (for the keys URL's ?appid=): set clientId or list the client ID in audience",
+        message:
+          "customSigningKeys needs the API's client ID (for the keys URL's ?appid=): set clientId or list the client ID in audience",
       })
     }
   })
@@ -142,7 +177,9 @@ export class ConfigurationError extends Error {
 export function parseValidatorOptions(input: unknown): ResolvedValidatorOptions {
   const result = schema.safeParse(input)
   if (!result.success) {
-    throw new ConfigurationError(`Invalid entraguard validator options:\n${formatIssues(result.error, 'options')}`)
+    throw new ConfigurationError(
+      `Invalid entraguard validator options:\n${formatIssues(result.error, 'options')}`,
+    )
   }
   return result.data
 }

@@ -80,11 +80,21 @@ export function readClaimFacts(claims: Record<string, unknown>, version: 1 | 2):
   const roles = stringArray(claims, 'roles')
   const groups = stringArray(claims, 'groups')
   const clientId = version === 2 ? optionalString(claims, 'azp') : optionalString(claims, 'appid')
-  const clientAuthMethod = version === 2 ? optionalString(claims, 'azpacr') : optionalString(claims, 'appidacr')
+  const clientAuthMethod =
+    version === 2 ? optionalString(claims, 'azpacr') : optionalString(claims, 'appidacr')
   const idtyp = optionalString(claims, 'idtyp')
   // idtyp is the reliable signal when the API enabled it; otherwise a token without scp is app-only.
-  const identityType: IdentityType = idtyp === 'app' ? 'app' : idtyp === 'user' ? 'user' : scp === undefined ? 'app' : 'user'
-  return { clientId, clientAuthMethod, roles, scopes, groups, identityType, hasScopesOrRoles: scopes.length > 0 || roles.length > 0 }
+  const identityType: IdentityType =
+    idtyp === 'app' ? 'app' : idtyp === 'user' ? 'user' : scp === undefined ? 'app' : 'user'
+  return {
+    clientId,
+    clientAuthMethod,
+    roles,
+    scopes,
+    groups,
+    identityType,
+    hasScopesOrRoles: scopes.length > 0 || roles.length > 0,
+  }
 }
 
 /** Builds the frozen {@link Principal}. */

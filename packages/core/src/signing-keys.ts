@@ -25,7 +25,8 @@ const MIN_RSA_BITS = 2048
 export async function parseKeySet(document: unknown): Promise<ParsedKeySet> {
   const keys = new Map<string, SigningKey>()
   const skipped: string[] = []
-  const list = typeof document === 'object' && document !== null ? (document as { keys?: unknown }).keys : undefined
+  const list =
+    typeof document === 'object' && document !== null ? (document as { keys?: unknown }).keys : undefined
   if (!Array.isArray(list)) {
     throw new TypeError('the key set is not a JWK Set (no "keys" array)')
   }
@@ -51,7 +52,11 @@ export async function parseKeySet(document: unknown): Promise<ParsedKeySet> {
         skipped.push(`${label}: RSA key of ${bits} bits, under ${MIN_RSA_BITS}`)
         continue
       }
-      keys.set(kid as string, { kid: kid as string, key, issuer: typeof jwk.issuer === 'string' ? jwk.issuer : undefined })
+      keys.set(kid as string, {
+        kid: kid as string,
+        key,
+        issuer: typeof jwk.issuer === 'string' ? jwk.issuer : undefined,
+      })
     } catch (err) {
       skipped.push(`${label}: ${err instanceof Error ? err.message : String(err)}`)
     }

@@ -56,7 +56,8 @@ function decodeSegment(segment: string, what: string): Record<string, unknown> {
  * base64url. Throws `malformed_token` otherwise.
  */
 export function decodeToken(token: string): DecodedToken {
-  if (token.length > MAX_TOKEN_LENGTH) throw malformed(`The token has ${token.length} characters; the limit is ${MAX_TOKEN_LENGTH}`)
+  if (token.length > MAX_TOKEN_LENGTH)
+    throw malformed(`The token has ${token.length} characters; the limit is ${MAX_TOKEN_LENGTH}`)
   const first = token.indexOf('.')
   const second = first === -1 ? -1 : token.indexOf('.', first + 1)
   if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) {
@@ -76,7 +77,9 @@ export function decodeToken(token: string): DecodedToken {
     [s, 'signature'],
   ] as const) {
     if (!SEGMENT.test(segment) || !isCanonical(segment)) {
-      throw malformed(`The token's ${what} is not canonical base64url (padding, whitespace or stray characters)`)
+      throw malformed(
+        `The token's ${what} is not canonical base64url (padding, whitespace or stray characters)`,
+      )
     }
   }
   const header = decodeSegment(h, 'header')

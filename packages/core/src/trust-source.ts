@@ -113,12 +113,13 @@ export class TrustSource {
     let jwksUri = this.#o.metadataUrl
     try {
       const metadata = await fetchJson(this.#o.fetch, this.#o.metadataUrl, this.#o.limits)
-      const { issuer, jwks_uri } = (typeof metadata === 'object' && metadata !== null ? metadata : {}) as Record<
-        string,
-        unknown
-      >
+      const { issuer, jwks_uri } = (
+        typeof metadata === 'object' && metadata !== null ? metadata : {}
+      ) as Record<string, unknown>
       if (typeof issuer !== 'string' || typeof jwks_uri !== 'string') {
-        throw new FetchFailure(`${this.#o.metadataUrl} is not an OpenID configuration (no issuer or jwks_uri)`)
+        throw new FetchFailure(
+          `${this.#o.metadataUrl} is not an OpenID configuration (no issuer or jwks_uri)`,
+        )
       }
       const problem = this.#o.checkIssuer(issuer)
       if (problem !== undefined) throw new FetchFailure(`${this.#o.metadataUrl}: ${problem}`)
@@ -142,7 +143,12 @@ export class TrustSource {
       this.#lastSuccessAt = this.#o.now()
       this.#failures = 0
       this.#lastError = undefined
-      safeEmit(this.#o.onEvent, { type: 'keys.refreshed', at: new Date(this.#o.now()), url: jwksUri, keyCount: parsed.keys.size })
+      safeEmit(this.#o.onEvent, {
+        type: 'keys.refreshed',
+        at: new Date(this.#o.now()),
+        url: jwksUri,
+        keyCount: parsed.keys.size,
+      })
       this.#schedule()
       return true
     } catch (err) {
@@ -153,7 +159,8 @@ export class TrustSource {
         type: 'keys.refresh_failed',
         at: new Date(this.#o.now()),
         url: jwksUri,
-        reason: this.#snapshot === undefined ? err.message : `${err.message}; the last good keys keep serving`,
+        reason:
+          this.#snapshot === undefined ? err.message : `${err.message}; the last good keys keep serving`,
       })
       if (this.#snapshot !== undefined) this.#schedule()
       return false

@@ -5,9 +5,9 @@ import { extractBearerToken } from './bearer.js'
 import { AuthError, isAuthError } from './errors.js'
 import { type AuthEvent, safeEmit } from './events.js'
 import {
-  isTenantId,
   issuerMatches,
   issuerVersion,
+  isTenantId,
   metadataUrl,
   type TenantMode,
   tenantOfIssuer,
@@ -43,7 +43,11 @@ interface CachedValidation {
   until: number
 }
 
-function rejected(code: 'malformed_token' | 'invalid_issuer' | 'unsupported_algorithm', description: string, detail: string) {
+function rejected(
+  code: 'malformed_token' | 'invalid_issuer' | 'unsupported_algorithm',
+  description: string,
+  detail: string,
+) {
   return new AuthError(code, { description, detail })
 }
 
@@ -51,7 +55,11 @@ function numericClaim(payload: Record<string, unknown>, name: string, required: 
   const value = payload[name]
   if (value === undefined && !required) return undefined
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw rejected('malformed_token', 'The token is malformed', `The ${name} claim must be a finite number of seconds; it is ${value === undefined ? 'missing' : shown(value)}`)
+    throw rejected(
+      'malformed_token',
+      'The token is malformed',
+      `The ${name} claim must be a finite number of seconds; it is ${value === undefined ? 'missing' : shown(value)}`,
+    )
   }
   return value
 }
@@ -73,7 +81,10 @@ export function createValidator(options: ValidatorOptions): Validator {
       ? { kind: 'multi', tenant: o.tenant }
       : { kind: 'single', tenant: GUID.test(o.tenant) ? o.tenant.toLowerCase() : o.tenant }
   const audiences: ReadonlySet<string> = new Set(typeof o.audience === 'string' ? [o.audience] : o.audience)
-  const allowedTenants = o.allowedTenants === 'any' || o.allowedTenants === undefined ? undefined : new Set(o.allowedTenants.map((t) => t.toLowerCase()))
+  const allowedTenants =
+    o.allowedTenants === 'any' || o.allowedTenants === undefined
+      ? undefined
+      : new Set(o.allowedTenants.map((t) => t.toLowerCase()))
   const allowedClientIds = o.allowedClientIds === undefined ? undefined : new Set(o.allowedClientIds)
   const tolerance = o.clockTolerance
   const appId = o.customSigningKeys ? (o.clientId ?? [...audiences].find((a) => GUID.test(a))) : undefined
@@ -110,7 +121,8 @@ export function createValidator(options: ValidatorOptions): Validator {
     }
     const tid = tenantOfIssuer(issuer)
     if (tid === undefined || issuer.includes('{tenantid}')) return `issuer ${issuer} names no tenant`
-    if (GUID.test(mode.tenant) && tid !== mode.tenant) return `issuer ${issuer} is of another tenant than ${mode.tenant}`
+    if (GUID.test(mode.tenant) && tid !== mode.tenant)
+      return `issuer ${issuer} is of another tenant than ${mode.tenant}`
     return undefined
   }
 
@@ -125,24 +137,49 @@ export function createValidator(options: ValidatorOptions): Validator {
       )
     }
     if (header.crit !== undefined || header.b64 !== undefined) {
-      throw rejected('malformed_token', 'The token is malformed', 'The token header has crit or b64 parameters, which Entra never sends')
+      throw rejected(
+        'malformed_token',
+        'The token is malformed',
+        'The token header has crit or b64 parameters, which Entra never sends',
+      )
     }
-    const kid = typeof header.kid === 'string' ? header.kid : typeof header.x5t === 'string' ? header.x5t : undefined
+    const kid =
+      typeof header.kid === 'string' ? header.kid : typeof header.x5t === 'string' ? header.x5t : undefined
     if (kid === undefined || kid.length > 128 || !/^[A-Za-z0-9_\-+/=.]+$/.test(kid)) {
-      throw rejected('malformed_token', 'The token is malformed', 'The token header has no usable kid (key ID)')
+      throw rejected(
+        'malformed_token',
+        'The token is malformed',
+        'The token header has no usable kid (key ID)',
+      )
     }
     const graph = graphTokenError(header, payload.aud, audiences)
     if (graph !== undefined) throw graph
 
     const { iss, tid } = payload
-    if (typeof iss !== 'string') throw rejected('malformed_token', 'The token is malformed', 'The token has no iss claim')
+    if (typeof iss !== 'string')
+      throw rejected('malformed_token', 'The token is malformed', 'The token has no iss claim')
     if (!isTenantId(tid)) {
-      throw rejected('malformed_token', 'The token is malformed', `The tid claim must be a tenant ID (GUID); it is ${tid === undefined ? 'missing' : shown(tid)}`)
+      throw rejected(
+        'malformed_token',
+        'The token is malformed',
+        `The tid claim must be a tenant ID (GUID); it is ${tid === undefined ? 'missing' : shown(tid)}`,
+      )
     }
     const tenantId = tid.toLowerCase()
-    const version = payload.ver === '1.0' ? 1 : payload.ver === '2.0' ? 2 : payload.ver === undefined ? issuerVersion(iss) : undefined
+    const version =
+      payload.ver === '1.0'
+        ? 1
+        : payload.ver === '2.0'
+          ? 2
+          : payload.ver === undefined
+            ? issuerVersion(iss)
+            : undefined
     if (version === undefined || issuerVersion(iss) !== version) {
-      throw rejected('invalid_issuer', 'The token issuer is invalid', `ver ${shown(payload.ver)} does not agree with the issuer form of ${shown(iss)} (v1 issuers are https://sts.windows.net/<tid>/, v2 issuers end in /v2.0)`)
+      throw rejected(
+        'invalid_issuer',
+        'The token issuer is invalid',
+        `ver ${shown(payload.ver)} does not agree with the issuer form of ${shown(iss)} (v1 issuers are https://sts.windows.net/<tid>/, v2 issuers end in /v2.0)`,
+      )
     }
     const source = sources.get(version)
     if (source === undefined) {
@@ -160,17 +197,29 @@ export function createValidator(options: ValidatorOptions): Validator {
         })
       }
     } else if (GUID.test(mode.tenant) && tenantId !== mode.tenant) {
-      throw rejected('invalid_issuer', 'The token issuer is invalid', `The token is from tenant ${tenantId}; this single-tenant API accepts tenant ${mode.tenant} only`)
+      throw rejected(
+        'invalid_issuer',
+        'The token issuer is invalid',
+        `The token is from tenant ${tenantId}; this single-tenant API accepts tenant ${mode.tenant} only`,
+      )
     }
     checkAudience(payload.aud, version, audiences)
 
     const snapshot = await source.current()
     if (mode.kind === 'multi') {
       if (!issuerMatches(snapshot.issuer, tenantId, iss)) {
-        throw rejected('invalid_issuer', 'The token issuer is invalid', `iss ${shown(iss)} is not ${snapshot.issuer.replace('{tenantid}', tenantId)} (the metadata issuer with the token's own tid): iss and tid disagree`)
+        throw rejected(
+          'invalid_issuer',
+          'The token issuer is invalid',
+          `iss ${shown(iss)} is not ${snapshot.issuer.replace('{tenantid}', tenantId)} (the metadata issuer with the token's own tid): iss and tid disagree`,
+        )
       }
     } else if (iss !== snapshot.issuer || tenantId !== tenantOfIssuer(snapshot.issuer)) {
-      throw rejected('invalid_issuer', 'The token issuer is invalid', `iss is ${shown(iss)}; this API trusts ${snapshot.issuer} (tenant ${o.tenant}, v${version}.0)`)
+      throw rejected(
+        'invalid_issuer',
+        'The token issuer is invalid',
+        `iss is ${shown(iss)}; this API trusts ${snapshot.issuer} (tenant ${o.tenant}, v${version}.0)`,
+      )
     }
 
     const key = await source.findKey(kid)
@@ -185,20 +234,35 @@ export function createValidator(options: ValidatorOptions): Validator {
     try {
       valid = verifySignature('RSA-SHA256', signingInput, key.key, signature)
     } catch (cause) {
-      throw new AuthError('invalid_signature', { description: 'The token signature is invalid', detail: 'The signature could not be checked with the key', cause })
+      throw new AuthError('invalid_signature', {
+        description: 'The token signature is invalid',
+        detail: 'The signature could not be checked with the key',
+        cause,
+      })
     }
     if (!valid) {
-      throw new AuthError('invalid_signature', { description: 'The token signature is invalid', detail: `The signature does not verify with key ${kid}: the token was altered or forged` })
+      throw new AuthError('invalid_signature', {
+        description: 'The token signature is invalid',
+        detail: `The signature does not verify with key ${kid}: the token was altered or forged`,
+      })
     }
     if (key.issuer !== undefined && key.issuer.replace('{tenantid}', tenantId) !== iss) {
-      throw rejected('invalid_issuer', 'The token issuer is invalid', `The signing key ${kid} belongs to issuer ${key.issuer}, not to ${shown(iss)} (signing-key issuer validation, as Microsoft.Identity.Web does)`)
+      throw rejected(
+        'invalid_issuer',
+        'The token issuer is invalid',
+        `The signing key ${kid} belongs to issuer ${key.issuer}, not to ${shown(iss)} (signing-key issuer validation, as Microsoft.Identity.Web does)`,
+      )
     }
 
     const exp = numericClaim(payload, 'exp', true) as number
     const iat = numericClaim(payload, 'iat', true) as number
     const nbf = numericClaim(payload, 'nbf', false)
     if (exp < iat || (nbf !== undefined && nbf > exp)) {
-      throw rejected('malformed_token', 'The token is malformed', 'The token expires before it was issued or before it becomes valid')
+      throw rejected(
+        'malformed_token',
+        'The token is malformed',
+        'The token expires before it was issued or before it becomes valid',
+      )
     }
     const nowS = now() / 1000
     if (nowS > exp + tolerance) {
@@ -216,7 +280,11 @@ export function createValidator(options: ValidatorOptions): Validator {
 
     const facts = readClaimFacts(payload, version)
     if (facts.clientId === undefined) {
-      throw rejected('malformed_token', 'The token is malformed', `The token has no ${version === 2 ? 'azp' : 'appid'} claim (the calling application)`)
+      throw rejected(
+        'malformed_token',
+        'The token is malformed',
+        `The token has no ${version === 2 ? 'azp' : 'appid'} claim (the calling application)`,
+      )
     }
     if (allowedClientIds !== undefined && !allowedClientIds.has(facts.clientId)) {
       throw new AuthError('client_not_allowed', {
@@ -259,17 +327,35 @@ export function createValidator(options: ValidatorOptions): Validator {
         const hit = cache?.get(cacheKey)
         if (hit !== undefined) {
           if (now() <= hit.until) {
-            if (o.onEvent !== undefined) safeEmit(o.onEvent, { type: 'token.validated', at: new Date(now()), ...idsOf(hit.principal), cached: true })
+            if (o.onEvent !== undefined)
+              safeEmit(o.onEvent, {
+                type: 'token.validated',
+                at: new Date(now()),
+                ...idsOf(hit.principal),
+                cached: true,
+              })
             return hit.principal
           }
           cache?.delete(cacheKey)
         }
         const { principal, until } = await verify(token)
         cache?.set(cacheKey, { principal, until })
-        if (o.onEvent !== undefined) safeEmit(o.onEvent, { type: 'token.validated', at: new Date(now()), ...idsOf(principal), cached: false })
+        if (o.onEvent !== undefined)
+          safeEmit(o.onEvent, {
+            type: 'token.validated',
+            at: new Date(now()),
+            ...idsOf(principal),
+            cached: false,
+          })
         return principal
       } catch (err) {
-        if (isAuthError(err)) safeEmit(o.onEvent, { type: 'token.rejected', at: new Date(now()), code: err.code, reason: err.detail })
+        if (isAuthError(err))
+          safeEmit(o.onEvent, {
+            type: 'token.rejected',
+            at: new Date(now()),
+            code: err.code,
+            reason: err.detail,
+          })
         throw err
       }
     },

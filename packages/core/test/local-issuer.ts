@@ -1,3 +1,4 @@
+import type { webcrypto } from 'node:crypto'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -12,13 +13,15 @@ export interface LocalIssuer {
   requests: string[]
   /** Count of key-set requests. */
   jwksRequests(): number
-  /** Replaces the response of matching paths: a status, a body, a delay, or a hang. */
+  /** Replaces the response of matching paths (a status, a body, a hang) or delays it (delayMs alone). */
   fault: Fault | undefined
   sign(claims: Record<string, unknown>, opts?: SignOptions): Promise<string>
   /** v1 or v2 claims of a valid managed-identity token for `aud`. */
   claims(version: 1 | 2, extra?: Record<string, unknown>): Record<string, unknown>
-  /** Adds a new signing key (published first) and returns its kid. */
-  rotate(): Promise<string>
+  /** Adds a new signing key and returns its kid; `keyIssuer` overrides the v2 key's own issuer. */
+  rotate(keyIssuer?: string): Promise<string>
+  /** Signs a payload given as raw JSON text (for values JSON.stringify cannot write, such as 1e309). */
+  signRaw(payloadJson: string, kid?: string): Promise<string>
   /** Removes a key from the published set. */
   unpublish(kid: string): void
   /** Adds extra entries to the published key set (as JSON). */
@@ -41,8 +44,9 @@ export interface SignOptions {
 }
 
 interface Key {
+  issuer?: string
   kid: string
-  privateKey: CryptoKey
+  privateKey: webcrypto.CryptoKey
   jwk: JWK
 }
 
@@ -59,7 +63,9 @@ async function newKey(): Promise<Key> {
   return { kid, privateKey, jwk: { kty: 'RSA', use: 'sig', kid, x5t: kid, n: jwk.n, e: jwk.e } as JWK }
 }
 
-export async function startLocalIssuer(tenantId = '72f988bf-86f1-41af-91ab-2d7cd011db47'): Promise<LocalIssuer> {
+export async function startLocalIssuer(
+  tenantId = '72f988bf-86f1-41af-91ab-2d7cd011db47',
+): Promise<LocalIssuer> {
   const keys: Key[] = [await newKey()]
   const requests: string[] = []
   let jwksCount = 0
@@ -70,7 +76,11 @@ export async function startLocalIssuer(tenantId = '72f988bf-86f1-41af-91ab-2d7cd
     if (isJwks) jwksCount++
     const f = issuer.fault
     const send = () => {
-      if (f !== undefined && (f.match === undefined || f.match.test(url.pathname))) {
+      if (
+        f !== undefined &&
+        (f.status !== undefined || f.body !== undefined || f.hang === true) &&
+        (f.match === undefined || f.match.test(url.pathname))
+      ) {
         if (f.hang) return
         res.writeHead(f.status ?? 200, { 'content-type': 'application/json' })
         res.end(f.body ?? '')
@@ -83,7 +93,8 @@ export async function startLocalIssuer(tenantId = '72f988bf-86f1-41af-91ab-2d7cd
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(json))
     }
-    if (f?.delayMs !== undefined && (f.match === undefined || f.match.test(url.pathname))) setTimeout(send, f.delayMs)
+    if (f?.delayMs !== undefined && (f.match === undefined || f.match.test(url.pathname)))
+      setTimeout(send, f.delayMs)
     else send()
   })
   server.listen(0, '127.0.0.1')
@@ -94,7 +105,9 @@ export async function startLocalIssuer(tenantId = '72f988bf-86f1-41af-91ab-2d7cd
   const v2Issuer = (tid: string) => `https://login.microsoftonline.com/${tid}/v2.0`
 
   function route(url: URL): unknown {
-    const m = /^\/([^/]+)\/(v2\.0\/)?(\.well-known\/openid-configuration|discovery\/(v2\.0\/)?keys)$/.exec(url.pathname)
+    const m = /^\/([^/]+)\/(v2\.0\/)?(\.well-known\/openid-configuration|discovery\/(v2\.0\/)?keys)$/.exec(
+      url.pathname,
+    )
     if (m === null) return undefined
     const segment = m[1] as string
     const multi = segment === 'common' || segment === 'organizations'
@@ -110,7 +123,7 @@ export async function startLocalIssuer(tenantId = '72f988bf-86f1-41af-91ab-2d7cd
         id_token_signing_alg_values_supported: ['RS256'],
       }
     }
-    const published = keys.map((k) => (v2 ? { ...k.jwk, issuer: v2Issuer('{tenantid}') } : k.jwk))
+    const published = keys.map((k) => (v2 ? { ...k.jwk, issuer: k.issuer ?? v2Issuer('{tenantid}') } : k.jwk))
     return { keys: [...published, ...issuer.extraKeys] }
   }
 
@@ -131,7 +144,14 @@ export async function startLocalIssuer(tenantId = '72f988bf-86f1-41af-91ab-2d7cd
       const now = Math.floor(Date.now() / 1000)
       const base =
         version === 1
-          ? { aud: API_APP_ID_URI, iss: v1Issuer(tenantId), appid: MI_CLIENT_ID, appidacr: '2', ver: '1.0', idp: v1Issuer(tenantId) }
+          ? {
+              aud: API_APP_ID_URI,
+              iss: v1Issuer(tenantId),
+              appid: MI_CLIENT_ID,
+              appidacr: '2',
+              ver: '1.0',
+              idp: v1Issuer(tenantId),
+            }
           : { aud: API_CLIENT_ID, iss: v2Issuer(tenantId), azp: MI_CLIENT_ID, azpacr: '2', ver: '2.0' }
       return {
         ...base,
@@ -143,12 +163,20 @@ export async function startLocalIssuer(tenantId = '72f988bf-86f1-41af-91ab-2d7cd
         sub: MI_OBJECT_ID,
         idtyp: 'app',
         roles: ['Stocks.Read'],
-        xms_mirid: '/subscriptions/0000/resourcegroups/trading/providers/Microsoft.Compute/virtualMachines/reader-vm',
+        xms_mirid:
+          '/subscriptions/0000/resourcegroups/trading/providers/Microsoft.Compute/virtualMachines/reader-vm',
         ...extra,
       }
     },
-    async rotate() {
+    async signRaw(payloadJson, kid) {
+      const key = keys.find((k) => k.kid === kid) ?? (keys[keys.length - 1] as Key)
+      const input = `${Buffer.from(JSON.stringify({ typ: 'JWT', alg: 'RS256', kid: key.kid })).toString('base64url')}.${Buffer.from(payloadJson).toString('base64url')}`
+      const sig = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key.privateKey, Buffer.from(input))
+      return `${input}.${Buffer.from(sig).toString('base64url')}`
+    },
+    async rotate(keyIssuer) {
       const key = await newKey()
+      if (keyIssuer !== undefined) key.issuer = keyIssuer
       keys.push(key)
       return key.kid
     },
