@@ -8,7 +8,6 @@ export interface ChallengeParams {
 
 // RFC 7230 quoted-string: escape backslash and double quote; drop characters a header cannot carry.
 function quote(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we strip
   const safe = value.replace(/[\u0000-\u001f\u007f-\uffff]/g, '').replace(/[\\"]/g, (c) => `\\${c}`)
   return `"${safe}"`
 }

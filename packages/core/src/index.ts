@@ -1,3 +1,4 @@
+export { type AccessContext, enforce } from './audit.js'
 export { extractBearerToken, MAX_TOKEN_LENGTH } from './bearer.js'
 export { buildChallenge, type ChallengeParams } from './challenge.js'
 export {
@@ -16,5 +17,14 @@ export {
   type ResolvedValidatorOptions,
   type ValidatorOptions,
 } from './options.js'
+export {
+  createPolicy,
+  type DenyAssignment,
+  loadPolicy,
+  type Policy,
+  type PolicyDefinition,
+  type RoleAssignment,
+} from './policy.js'
 export type { IdentityType, Principal } from './principal.js'
+export { check, type Decision, type DecisionMatch, type Requirement } from './requirements.js'
 export { createValidator, type Validator } from './validator.js'
