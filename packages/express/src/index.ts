@@ -1,0 +1,183 @@
+import {
+  type AccessContext,
+  AuthError,
+  check,
+  createValidator,
+  type Decision,
+  enforce,
+  isAuthError,
+  type Policy,
+  type Principal,
+  type Requirement,
+  type Validator,
+  type ValidatorOptions,
+} from '@entraguard/core'
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
+import { authorizationOf } from './request-headers.js'
+
+declare global {
+  // biome-ignore lint/style/noNamespace: Express's request type can only be extended through its global namespace
+  namespace Express {
+    interface Request {
+      /** The validated caller, set by `entraAuth()`. Unset for anonymous requests on `optional: true`. */
+      auth?: Principal
+    }
+  }
+}
+
+/** Options of {@link entraAuth}: validator options, or a validator you created. */
+export type EntraAuthOptions = (ValidatorOptions | { validator: Validator }) & {
+  /** Let requests *without* a token through with `req.auth` unset. A bad token is still refused. */
+  optional?: boolean
+}
+
+const VALIDATOR = Symbol.for('entraguard.validator')
+type WithValidator = Request & { [VALIDATOR]?: Validator }
+
+/**
+ * Express middleware that validates the bearer token and sets `req.auth`. Failures go to `next(err)` as an
+ * {@link AuthError} carrying `status` and `headers`, so Express's error handler answers 401/400/503 with
+ * `WWW-Authenticate`.
+ *
+ * @example
+ * app.use(entraAuth({ tenant: 'contoso.onmicrosoft.com', audience: 'api://stock-api' }))
+ */
+export function entraAuth(options: EntraAuthOptions): RequestHandler {
+  const { optional = false, ...rest } = options
+  const validator = 'validator' in rest ? rest.validator : createValidator(rest as ValidatorOptions)
+  return function entraAuthMiddleware(req: Request, _res: Response, next: NextFunction): void {
+    ;(req as WithValidator)[VALIDATOR] = validator
+    let header: string | undefined
+    try {
+      header = authorizationOf(req)
+    } catch (err) {
+      next(err)
+      return
+    }
+    if (header === undefined && optional) {
+      next()
+      return
+    }
+    validator.validate(header).then(
+      (principal) => {
+        req.auth = principal
+        next()
+      },
+      (err: unknown) => {
+        if (optional && isAuthError(err) && err.code === 'missing_token') next()
+        else next(err)
+      },
+    )
+  }
+}
+
+function contextOf(req: Request): AccessContext {
+  const route = (req.route as { path?: unknown } | undefined)?.path
+  return { method: req.method, route: typeof route === 'string' ? `${req.baseUrl}${route}` : undefined }
+}
+
+function guard(
+  name: string,
+  decide: (principal: Principal, req: Request, context: AccessContext) => Decision,
+): RequestHandler {
+  return function entraGuard(req: Request, _res: Response, next: NextFunction): void {
+    const validator = (req as WithValidator)[VALIDATOR]
+    if (validator === undefined) {
+      next(
+        new Error(
+          `entraguard: ${name}() runs before entraAuth(); add app.use(entraAuth(...)) (or put it on the router) ahead of this route`,
+        ),
+      )
+      return
+    }
+    const principal = req.auth
+    if (principal === undefined) {
+      next(
+        new AuthError('missing_token', {
+          description: 'No bearer token was sent',
+          detail: `${name}() needs a token; this request came without one (entraAuth optional mode)`,
+        }),
+      )
+      return
+    }
+    try {
+      const context = contextOf(req)
+      enforce(decide(principal, req, context), principal, context, (e) => validator.emit(e))
+      next()
+    } catch (err) {
+      next(err)
+    }
+  }
+}
+
+/**
+ * Requires delegated scopes (`scp`): any of them, or all with `requireAuth({ scopes, match: 'all' })`.
+ *
+ * @example
+ * app.get('/me', requireScopes('Stocks.Read'), handler)
+ */
+export function requireScopes(...scopes: string[]): RequestHandler {
+  return guard('requireScopes', (p) => check(p, { scopes }))
+}
+
+/**
+ * Requires app roles (`roles`): any of them.
+ *
+ * @example
+ * app.get('/stocks', requireRoles('Stocks.Read'), handler)
+ */
+export function requireRoles(...roles: string[]): RequestHandler {
+  return guard('requireRoles', (p) => check(p, { roles }))
+}
+
+/**
+ * Requires scopes and/or roles; with both, user tokens need a scope and app tokens a role.
+ *
+ * @example
+ * app.get('/quotes', requireAuth({ scopes: ['Quotes.Read'], roles: ['Quotes.Read.All'] }), handler)
+ */
+export function requireAuth(requirement: Requirement = {}): RequestHandler {
+  return guard('requireAuth', (p) => check(p, requirement))
+}
+
+/**
+ * Requires an RBAC permission on a resource computed from the request. A denial is `forbidden` (403).
+ *
+ * @example
+ * app.delete('/stocks/:symbol', requirePermission(policy, 'stocks/delete', (req) => `/stocks/${req.params.symbol}`), handler)
+ */
+export function requirePermission(
+  policy: Policy,
+  action: string,
+  resource: (req: Request) => string,
+): RequestHandler {
+  return guard('requirePermission', (p, req, context) => {
+    context.action = action
+    context.resource = resource(req)
+    return policy.authorize(p, action, context.resource)
+  })
+}
+
+/**
+ * Renders an {@link AuthError} as JSON `{ error, error_description }` with its status and headers; passes
+ * other errors on.
+ *
+ * @example
+ * app.use(authErrorHandler())
+ */
+export function authErrorHandler(): ErrorRequestHandler {
+  return function entraAuthErrorHandler(
+    err: unknown,
+    _req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
+    if (!isAuthError(err) || res.headersSent) {
+      next(err)
+      return
+    }
+    res.status(err.status).set(err.headers).json(err.toJSON())
+  }
+}
+
+export { AuthError, type Principal } from '@entraguard/core'
