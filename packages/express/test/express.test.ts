@@ -1,0 +1,141 @@
+import type { AddressInfo } from 'node:net'
+import { type AuthEvent, createValidator, type Principal, type Validator } from '@entraguard/core'
+import { type Emulator, startEmulator } from '@entraguard/emulator'
+import { authErrorHandler, entraAuth, requireRoles } from '@entraguard/express'
+import express, { type Request } from 'express'
+import express4 from 'express4'
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
+
+let emu: Emulator
+let validator: Validator
+const events: AuthEvent[] = []
+beforeAll(async () => {
+  emu = await startEmulator({ apps: [{ appIdUri: 'api://stock-api', appRoles: ['Stocks.Read'] }] })
+  validator = createValidator({
+    tenant: emu.tenantId,
+    audience: 'api://stock-api',
+    authority: emu.authority,
+    onEvent: (e) => events.push(e),
+  })
+})
+afterAll(async () => {
+  validator.close()
+  await emu.close()
+})
+
+async function listen(
+  app: ReturnType<typeof express>,
+): Promise<{ base: string; close: () => Promise<void> }> {
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise<void>((r) => server.once('listening', () => r()))
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  }
+}
+
+describe('types', () => {
+  it('req.auth is a Principal or undefined', () => {
+    expectTypeOf<Request['auth']>().toEqualTypeOf<Principal | undefined>()
+  })
+  it('entraAuth needs tenant and audience, or a validator', () => {
+    // @ts-expect-error tenant and audience are required
+    expect(() => entraAuth({})).toThrow('options.tenant')
+    expectTypeOf(entraAuth).toBeCallableWith({ validator })
+  })
+})
+
+describe('entraAuth', () => {
+  it('optional: true admits a missing token but still refuses a bad one', async () => {
+    const app = express()
+    app.use(entraAuth({ validator, optional: true }))
+    app.get('/', (req, res) => {
+      res.json({ anonymous: req.auth === undefined })
+    })
+    app.use(authErrorHandler())
+    const { base, close } = await listen(app)
+    try {
+      expect(await (await fetch(`${base}/`)).json()).toEqual({ anonymous: true })
+      const good = await fetch(`${base}/`, {
+        headers: { authorization: `Bearer ${emu.mintToken({ roles: ['Stocks.Read'] })}` },
+      })
+      expect(await good.json()).toEqual({ anonymous: false })
+      const bad = await fetch(`${base}/`, {
+        headers: { authorization: `Bearer ${emu.mintToken({ expiresIn: -600, roles: ['Stocks.Read'] })}` },
+      })
+      expect(bad.status).toBe(401)
+    } finally {
+      await close()
+    }
+  })
+
+  it("Express's own error handler already answers with the status and WWW-Authenticate", async () => {
+    const app = express()
+    app.use(entraAuth({ validator }))
+    app.get('/', (_req, res) => {
+      res.send('ok')
+    })
+    const { base, close } = await listen(app)
+    try {
+      const res = await fetch(`${base}/`, { headers: { authorization: 'Bearer x.y.z' } })
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toBe(
+        'Bearer error="invalid_token", error_description="The token is malformed"',
+      )
+    } finally {
+      await close()
+    }
+  })
+
+  it('a guard without entraAuth is a programming error with a clear message', async () => {
+    const app = express()
+    let seen: unknown
+    app.get('/', requireRoles('Stocks.Read'), (_req, res) => {
+      res.send('never')
+    })
+    app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      seen = err
+      res.status(500).end()
+    })
+    const { base, close } = await listen(app)
+    try {
+      expect((await fetch(`${base}/`)).status).toBe(500)
+      expect(String(seen)).toContain('requireRoles() runs before entraAuth()')
+    } finally {
+      await close()
+    }
+  })
+
+  it('on Express 4, an issuer outage reaches the error handler and leaves no unhandled rejection', async () => {
+    const rejections: unknown[] = []
+    const onRejection = (r: unknown) => rejections.push(r)
+    process.on('unhandledRejection', onRejection)
+    const down = createValidator({
+      tenant: emu.tenantId,
+      audience: 'api://stock-api',
+      authority: 'http://127.0.0.1:1',
+      jwks: { timeout: 300 },
+    })
+    const app = express4()
+    app.use(entraAuth({ validator: down }) as never)
+    app.get('/', (_req: unknown, res: { send: (s: string) => void }) => res.send('never'))
+    app.use(authErrorHandler() as never)
+    const { base, close } = await listen(app as never)
+    try {
+      const res = await fetch(`${base}/`, {
+        headers: { authorization: `Bearer ${emu.mintToken({ roles: ['Stocks.Read'] })}` },
+      })
+      expect(res.status).toBe(503)
+      expect(await res.json()).toEqual({
+        error: 'metadata_unavailable',
+        error_description: 'The identity provider is unavailable; try again later',
+      })
+      await new Promise((r) => setTimeout(r, 50))
+      expect(rejections).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onRejection)
+      down.close()
+      await close()
+    }
+  })
+})
