@@ -724,7 +724,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
               tenant,
             })
           : undefined
-      const version = o.version ?? target?.accessTokenAcceptedVersion ?? 2
+      const version =
+        o.version ?? target?.accessTokenAcceptedVersion ?? config.apps[0]?.accessTokenAcceptedVersion ?? 1
       const audience = o.audience ?? target?.appIdUri ?? target?.clientId ?? 'api://unknown'
       const key = o.unpublishedKey === true ? createSigningKey() : keyFor(target)
       const claims = claimsFor(
