@@ -1,13 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Emulator, startEmulator } from '@entraguard/emulator'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 let emu: Emulator
 beforeAll(async () => {
   emu = await startEmulator({
-    apps: [{ clientId: '6e74172b-be56-4843-9ff4-e66a39bb12e3', appIdUri: 'api://stock-api', appRoles: ['Stocks.Read', 'Stocks.Write'], scopes: ['Stocks.Read'] }],
+    apps: [
+      {
+        clientId: '6e74172b-be56-4843-9ff4-e66a39bb12e3',
+        appIdUri: 'api://stock-api',
+        appRoles: ['Stocks.Read', 'Stocks.Write'],
+        scopes: ['Stocks.Read'],
+      },
+    ],
     identities: [{ name: 'vm', appRoleAssignments: [{ app: 'api://stock-api', role: 'Stocks.Read' }] }],
   })
 })
@@ -16,10 +23,20 @@ afterAll(async () => {
 })
 
 /** Starts an example as a user would (node + TypeScript loader), on port 0, and waits for its address. */
-function startExample(file: string, env: Record<string, string>): Promise<{ base: string; child: ChildProcess }> {
+function startExample(
+  file: string,
+  env: Record<string, string>,
+): Promise<{ base: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file], {
     cwd: here,
-    env: { ...process.env, TENANT_ID: emu.tenantId, API_AUDIENCE: 'api://stock-api', AUTHORITY: emu.authority, PORT: '0', ...env },
+    env: {
+      ...process.env,
+      TENANT_ID: emu.tenantId,
+      API_AUDIENCE: 'api://stock-api',
+      AUTHORITY: emu.authority,
+      PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   return new Promise((resolve, reject) => {
@@ -69,7 +86,10 @@ describe.each([
 
 describe('pnpm demo', () => {
   it('runs the whole story and exits 0 with every status as expected', async () => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'demo.ts'], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'demo.ts'], {
+      cwd: here,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let output = ''
     child.stdout.on('data', (c: Buffer) => {
       output += c.toString()

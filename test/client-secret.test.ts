@@ -3,9 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createValidator } from '@entraguard/core'
 import { type Emulator, startEmulator } from '@entraguard/emulator'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const script = fileURLToPath(new URL('./support/clients/client-secret.mjs', import.meta.url))
 const API = '6e74172b-be56-4843-9ff4-e66a39bb12e3'
@@ -17,8 +17,17 @@ beforeAll(async () => {
   emu = await startEmulator({
     https: true,
     apps: [
-      { clientId: API, appIdUri: 'api://stock-api', appRoles: ['Stocks.Read'], accessTokenAcceptedVersion: 2 },
-      { clientId: DAEMON, secrets: ['daemon-secret'], appRoleAssignments: [{ app: API, role: 'Stocks.Read' }] },
+      {
+        clientId: API,
+        appIdUri: 'api://stock-api',
+        appRoles: ['Stocks.Read'],
+        accessTokenAcceptedVersion: 2,
+      },
+      {
+        clientId: DAEMON,
+        secrets: ['daemon-secret'],
+        appRoleAssignments: [{ app: API, role: 'Stocks.Read' }],
+      },
     ],
   })
   caFile = join(await mkdtemp(join(tmpdir(), 'entraguard-ca-')), 'emulator.pem')
@@ -31,10 +40,15 @@ afterAll(async () => {
 function run(secret: string): Promise<{ token?: string; error?: string }> {
   const env = { ...process.env, NODE_EXTRA_CA_CERTS: caFile, NO_PROXY: '127.0.0.1,localhost' }
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, emu.authority, emu.tenantId, DAEMON, secret, 'api://stock-api/.default'], { env, timeout: 40_000 }, (err, stdout) => {
-      if (stdout) resolve(JSON.parse(stdout))
-      else reject(err ?? new Error('no output'))
-    })
+    execFile(
+      process.execPath,
+      [script, emu.authority, emu.tenantId, DAEMON, secret, 'api://stock-api/.default'],
+      { env, timeout: 40_000 },
+      (err, stdout) => {
+        if (stdout) resolve(JSON.parse(stdout))
+        else reject(err ?? new Error('no output'))
+      },
+    )
   })
 }
 
@@ -50,11 +64,18 @@ describe('ClientSecretCredential against the emulator over https', () => {
       tenant: emu.tenantId,
       audience: API,
       authority: emu.authority,
-      fetch: ((url: string, init: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch,
+      fetch: ((url: string, init: RequestInit) =>
+        undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch,
     })
     try {
       const principal = await validator.validate(r.token)
-      expect(principal).toMatchObject({ tokenVersion: 2, clientId: DAEMON, roles: ['Stocks.Read'], identityType: 'app', clientAuthMethod: '1' })
+      expect(principal).toMatchObject({
+        tokenVersion: 2,
+        clientId: DAEMON,
+        roles: ['Stocks.Read'],
+        identityType: 'app',
+        clientAuthMethod: '1',
+      })
     } finally {
       validator.close()
     }

@@ -13,12 +13,19 @@ const node = (args: string[]) =>
   })
 
 describe('published shape', () => {
-  it.each(['@entraguard/core', '@entraguard/express', '@entraguard/fastify', '@entraguard/emulator'])('%s imports as ESM from dist', async (name) => {
-    const r = await node(['--input-type=module', '-e', `const m = await import('${name}'); console.log(Object.keys(m).sort().join(','))`])
-    expect(r.stderr).toBe('')
-    expect(r.code).toBe(0)
-    expect(r.stdout.length).toBeGreaterThan(5)
-  })
+  it.each(['@entraguard/core', '@entraguard/express', '@entraguard/fastify', '@entraguard/emulator'])(
+    '%s imports as ESM from dist',
+    async (name) => {
+      const r = await node([
+        '--input-type=module',
+        '-e',
+        `const m = await import('${name}'); console.log(Object.keys(m).sort().join(','))`,
+      ])
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+      expect(r.stdout.length).toBeGreaterThan(5)
+    },
+  )
 
   it('exports the public names of the design', async () => {
     const r = await node([
@@ -28,14 +35,29 @@ describe('published shape', () => {
        console.log(JSON.stringify({ core: Object.keys(core), ex: Object.keys(ex), fa: Object.keys(fa), emu: Object.keys(emu) }))`,
     ])
     const names = JSON.parse(r.stdout) as Record<string, string[]>
-    expect(names.core).toEqual(expect.arrayContaining(['createValidator', 'AuthError', 'check', 'createPolicy', 'loadPolicy']))
-    expect(names.ex).toEqual(expect.arrayContaining(['entraAuth', 'requireScopes', 'requireRoles', 'requireAuth', 'requirePermission', 'authErrorHandler']))
+    expect(names.core).toEqual(
+      expect.arrayContaining(['createValidator', 'AuthError', 'check', 'createPolicy', 'loadPolicy']),
+    )
+    expect(names.ex).toEqual(
+      expect.arrayContaining([
+        'entraAuth',
+        'requireScopes',
+        'requireRoles',
+        'requireAuth',
+        'requirePermission',
+        'authErrorHandler',
+      ]),
+    )
     expect(names.fa).toEqual(expect.arrayContaining(['entraAuth', 'default']))
     expect(names.emu).toEqual(expect.arrayContaining(['startEmulator']))
   })
 
   it('loads from CommonJS through require(esm) on Node 20.19+', async () => {
-    const r = await node(['--no-warnings', '-e', "const { createValidator } = require('@entraguard/core'); console.log(typeof createValidator)"])
+    const r = await node([
+      '--no-warnings',
+      '-e',
+      "const { createValidator } = require('@entraguard/core'); console.log(typeof createValidator)",
+    ])
     expect(r.stdout.trim()).toBe('function')
   })
 })

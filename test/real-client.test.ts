@@ -1,11 +1,18 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createValidator, type Validator } from '@entraguard/core'
 import type { Emulator } from '@entraguard/emulator'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RunningApi, startApi } from './support/apps.js'
 import { send } from './support/http.js'
-import { API_CLIENT_ID, API_URI, IDLE_VM, READER_VM, startScenarioEmulator, TRADER_VM } from './support/scenario.js'
+import {
+  API_CLIENT_ID,
+  API_URI,
+  IDLE_VM,
+  READER_VM,
+  startScenarioEmulator,
+  TRADER_VM,
+} from './support/scenario.js'
 
 const script = fileURLToPath(new URL('./support/clients/get-token.mjs', import.meta.url))
 
@@ -18,12 +25,21 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, NO_PROXY: '127.0.0.1,localhost', ...extra }
 }
 
-function getToken(env: Record<string, string>, kind: 'mi' | 'dac', clientId?: string): Promise<{ token?: string; error?: string; cachedSame?: boolean; expiresOnTimestamp?: number }> {
+function getToken(
+  env: Record<string, string>,
+  kind: 'mi' | 'dac',
+  clientId?: string,
+): Promise<{ token?: string; error?: string; cachedSame?: boolean; expiresOnTimestamp?: number }> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, kind, `${API_URI}/.default`, ...(clientId ? [clientId] : [])], { env: cleanEnv(env), timeout: 40_000 }, (err, stdout) => {
-      if (stdout) resolve(JSON.parse(stdout))
-      else reject(err ?? new Error('no output'))
-    })
+    execFile(
+      process.execPath,
+      [script, kind, `${API_URI}/.default`, ...(clientId ? [clientId] : [])],
+      { env: cleanEnv(env), timeout: 40_000 },
+      (err, stdout) => {
+        if (stdout) resolve(JSON.parse(stdout))
+        else reject(err ?? new Error('no output'))
+      },
+    )
   })
 }
 
@@ -32,7 +48,11 @@ let validator: Validator
 let api: RunningApi
 beforeAll(async () => {
   emu = await startScenarioEmulator()
-  validator = createValidator({ tenant: emu.tenantId, audience: [API_URI, API_CLIENT_ID], authority: emu.authority })
+  validator = createValidator({
+    tenant: emu.tenantId,
+    audience: [API_URI, API_CLIENT_ID],
+    authority: emu.authority,
+  })
   api = await startApi('express5', validator, [])
 })
 afterAll(async () => {
@@ -41,7 +61,8 @@ afterAll(async () => {
   await emu.close()
 })
 
-const call = (token: string | undefined, method = 'GET') => send(api.base, '/stocks', { method, headers: { authorization: `Bearer ${token}` } })
+const call = (token: string | undefined, method = 'GET') =>
+  send(api.base, '/stocks', { method, headers: { authorization: `Bearer ${token}` } })
 
 describe('@azure/identity 4.13.1 against the emulator', () => {
   it('ManagedIdentityCredential (IMDS via AZURE_POD_IDENTITY_AUTHORITY_HOST) → API 200, and its cache hits', async () => {
@@ -66,7 +87,11 @@ describe('@azure/identity 4.13.1 against the emulator', () => {
 
   it('DefaultAzureCredential with AZURE_CLIENT_ID selects the user-assigned identity', async () => {
     const r = await getToken(
-      { AZURE_POD_IDENTITY_AUTHORITY_HOST: emu.imdsEndpoint, AZURE_TOKEN_CREDENTIALS: 'ManagedIdentityCredential', AZURE_CLIENT_ID: TRADER_VM },
+      {
+        AZURE_POD_IDENTITY_AUTHORITY_HOST: emu.imdsEndpoint,
+        AZURE_TOKEN_CREDENTIALS: 'ManagedIdentityCredential',
+        AZURE_CLIENT_ID: TRADER_VM,
+      },
       'dac',
     )
     expect(r.error).toBeUndefined()
@@ -74,13 +99,21 @@ describe('@azure/identity 4.13.1 against the emulator', () => {
   })
 
   it('ManagedIdentityCredential over the App Service protocol (IDENTITY_ENDPOINT + IDENTITY_HEADER)', async () => {
-    const r = await getToken({ IDENTITY_ENDPOINT: emu.appServiceEndpoint, IDENTITY_HEADER: emu.appServiceSecret }, 'mi', READER_VM)
+    const r = await getToken(
+      { IDENTITY_ENDPOINT: emu.appServiceEndpoint, IDENTITY_HEADER: emu.appServiceSecret },
+      'mi',
+      READER_VM,
+    )
     expect(r.error).toBeUndefined()
     expect((await call(r.token)).status).toBe(200)
   })
 
   it('surfaces IMDS errors to the client: an unknown identity fails without a token', async () => {
-    const r = await getToken({ AZURE_POD_IDENTITY_AUTHORITY_HOST: emu.imdsEndpoint }, 'mi', '99999999-9999-4999-8999-999999999999')
+    const r = await getToken(
+      { AZURE_POD_IDENTITY_AUTHORITY_HOST: emu.imdsEndpoint },
+      'mi',
+      '99999999-9999-4999-8999-999999999999',
+    )
     expect(r.token).toBeUndefined()
     expect(r.error).toContain('Identity not found')
   })

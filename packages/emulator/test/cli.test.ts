@@ -6,7 +6,9 @@ const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
 const config = fileURLToPath(new URL('../../../examples/stock-api/emulator.json', import.meta.url))
 
 function run(args: string[], until: RegExp | null): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
   const onData = (c: Buffer) => {

@@ -16,7 +16,6 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import { authorizationOf } from './request-headers.js'
 
 declare global {
-  // biome-ignore lint/style/noNamespace: Express's request type can only be extended through its global namespace
   namespace Express {
     interface Request {
       /** The validated caller, set by `entraAuth()`. Unset for anonymous requests on `optional: true`. */

@@ -4,7 +4,10 @@ import { ClientSecretCredential } from '@azure/identity'
 const [authorityHost, tenant, clientId, secret, scope] = process.argv.slice(2)
 const timer = setTimeout(() => process.exit(3), 30_000)
 try {
-  const credential = new ClientSecretCredential(tenant, clientId, secret, { authorityHost, disableInstanceDiscovery: true })
+  const credential = new ClientSecretCredential(tenant, clientId, secret, {
+    authorityHost,
+    disableInstanceDiscovery: true,
+  })
   const { token } = await credential.getToken(scope)
   process.stdout.write(JSON.stringify({ token }))
 } catch (err) {

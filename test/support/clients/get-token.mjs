@@ -9,10 +9,18 @@ const timer = setTimeout(() => {
 }, 30_000)
 try {
   const credential =
-    kind === 'dac' ? new DefaultAzureCredential() : new ManagedIdentityCredential(clientId ? { clientId } : {})
+    kind === 'dac'
+      ? new DefaultAzureCredential()
+      : new ManagedIdentityCredential(clientId ? { clientId } : {})
   const first = await credential.getToken(scope)
   const second = await credential.getToken(scope)
-  process.stdout.write(JSON.stringify({ token: first.token, cachedSame: first.token === second.token, expiresOnTimestamp: first.expiresOnTimestamp }))
+  process.stdout.write(
+    JSON.stringify({
+      token: first.token,
+      cachedSame: first.token === second.token,
+      expiresOnTimestamp: first.expiresOnTimestamp,
+    }),
+  )
 } catch (err) {
   process.stdout.write(JSON.stringify({ error: `${err.name}: ${err.message}` }))
 } finally {
