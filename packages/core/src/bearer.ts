@@ -25,6 +25,16 @@ export function extractBearerToken(value: unknown): string {
       detail: `validate() takes the Authorization header value or a bare token as a string; it got ${typeof value}${Array.isArray(value) ? ' (an array: several Authorization headers?)' : ''}`,
     })
   }
+  // Fast path for the usual `Bearer <token>`: no trimming or scheme parsing of a 1-2 KB string.
+  if (
+    value.length > 7 &&
+    value.charCodeAt(6) === 32 &&
+    value.charCodeAt(7) !== 32 &&
+    /^bearer$/i.test(value.slice(0, 6))
+  ) {
+    const token = value.slice(7)
+    if (token.length <= MAX_TOKEN_LENGTH && B64TOKEN.test(token)) return token
+  }
   const trimmed = value.trim()
   if (trimmed === '') {
     throw new AuthError('missing_token', { description: 'No bearer token was sent' })

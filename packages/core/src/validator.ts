@@ -1,5 +1,4 @@
-import { createHash, verify as verifySignature } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
+import { verify as verifySignature } from 'node:crypto'
 import { checkAudience, graphTokenError, shown } from './audience.js'
 import { extractBearerToken } from './bearer.js'
 import { AuthError, isAuthError } from './errors.js'
@@ -14,6 +13,7 @@ import {
 } from './issuer.js'
 import { CLOUD_AUTHORITIES, GUID, parseValidatorOptions, type ValidatorOptions } from './options.js'
 import { type Principal, readClaimFacts, toPrincipal } from './principal.js'
+import { TokenCache } from './token-cache.js'
 import { decodeToken } from './token-format.js'
 import { TrustSource } from './trust-source.js'
 
@@ -35,12 +35,6 @@ export interface Validator {
   close(): void
   /** How many metadata + key-set refreshes were attempted, per token version; for diagnostics. */
   readonly stats: { readonly refreshes: number; readonly cachedTokens: number }
-}
-
-interface CachedValidation {
-  principal: Principal
-  /** Epoch ms until which a fresh validation would also pass: (exp + clockTolerance) * 1000. */
-  until: number
 }
 
 function rejected(
@@ -109,8 +103,7 @@ export function createValidator(options: ValidatorOptions): Validator {
     )
   }
 
-  const cache =
-    o.cache === false ? undefined : new LRUCache<string, CachedValidation>({ max: o.cache.maxEntries })
+  const cache = o.cache === false ? undefined : new TokenCache(o.cache.maxEntries)
 
   function checkMetadataIssuer(issuer: string, version: 1 | 2): string | undefined {
     if (issuerVersion(issuer) !== version) return `issuer ${issuer} is not a v${version}.0 issuer`
@@ -323,23 +316,16 @@ export function createValidator(options: ValidatorOptions): Validator {
     async validate(input) {
       try {
         const token = extractBearerToken(input)
-        const cacheKey = cache === undefined ? '' : createHash('sha256').update(token).digest('base64url')
-        const hit = cache?.get(cacheKey)
+        const cacheKey = cache === undefined ? '' : cache.key(token)
+        const hit = cache?.get(cacheKey, now())
         if (hit !== undefined) {
-          if (now() <= hit.until) {
-            if (o.onEvent !== undefined)
-              safeEmit(o.onEvent, {
-                type: 'token.validated',
-                at: new Date(now()),
-                ...idsOf(hit.principal),
-                cached: true,
-              })
-            return hit.principal
+          if (o.onEvent !== undefined) {
+            safeEmit(o.onEvent, { type: 'token.validated', at: new Date(now()), ...idsOf(hit), cached: true })
           }
-          cache?.delete(cacheKey)
+          return hit
         }
         const { principal, until } = await verify(token)
-        cache?.set(cacheKey, { principal, until })
+        cache?.add(cacheKey, principal, until)
         if (o.onEvent !== undefined)
           safeEmit(o.onEvent, {
             type: 'token.validated',
@@ -363,7 +349,7 @@ export function createValidator(options: ValidatorOptions): Validator {
       await Promise.all([...sources.values()].map((s) => s.current()))
     },
     emit(event) {
-      safeEmit(o.onEvent, { ...event, at: event.at ?? new Date(now()) })
+      if (o.onEvent !== undefined) safeEmit(o.onEvent, { ...event, at: event.at ?? new Date(now()) })
     },
     close() {
       for (const source of sources.values()) source.close()

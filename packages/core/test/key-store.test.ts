@@ -174,8 +174,14 @@ describe('validated-token cache', () => {
     const exp = Math.floor(clock / 1000) + 60
     const token = await issuer.sign(issuer.claims(1, { exp }))
     await v.validate(token)
+    expect(v.stats.cachedTokens).toBe(0) // admitted on its second sighting
     await v.validate(token)
-    expect(events.filter((e) => e.type === 'token.validated').map((e) => e.cached)).toEqual([false, true])
+    await v.validate(token)
+    expect(events.filter((e) => e.type === 'token.validated').map((e) => e.cached)).toEqual([
+      false,
+      false,
+      true,
+    ])
     expect(v.stats.cachedTokens).toBe(1)
     clock = (exp + 9) * 1000
     await expect(v.validate(token)).resolves.toBeTruthy()
@@ -184,9 +190,25 @@ describe('validated-token cache', () => {
     expect(v.stats.cachedTokens).toBe(0)
   })
 
+  it('keeps a reused token cached through a flood of one-off tokens', async () => {
+    const { issuer, v, events } = await setup({ cache: { maxEntries: 5 } })
+    const reused = await issuer.sign(issuer.claims(1))
+    await v.validate(reused)
+    await v.validate(reused)
+    for (let i = 0; i < 30; i++) await v.validate(await issuer.sign(issuer.claims(1, { uti: `flood${i}` })))
+    events.length = 0
+    await v.validate(reused)
+    expect(events.find((e) => e.type === 'token.validated')?.cached).toBe(true)
+  })
+
   it('is bounded by cache.maxEntries, and can be turned off', async () => {
     const { issuer, v } = await setup({ cache: { maxEntries: 3 } })
-    for (let i = 0; i < 10; i++) await v.validate(await issuer.sign(issuer.claims(1, { uti: `u${i}` })))
+    const tokens = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => issuer.sign(issuer.claims(1, { uti: `u${i}` }))),
+    )
+    for (const t of tokens) await v.validate(t)
+    expect(v.stats.cachedTokens).toBe(0) // one-off tokens are not cached
+    for (const t of tokens) await v.validate(t)
     expect(v.stats.cachedTokens).toBe(3)
     const off = createValidator({
       tenant: issuer.tenantId,

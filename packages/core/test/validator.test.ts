@@ -391,15 +391,17 @@ describe('events', () => {
     const token = await issuer.sign(issuer.claims(1))
     await v.validate(token)
     await v.validate(token)
+    await v.validate(token)
     await rejection(v.validate(await issuer.sign(issuer.claims(1, { aud: 'x' }))))
     expect(events.map((e) => e.type)).toEqual([
       'keys.refreshed',
       'token.validated',
       'token.validated',
+      'token.validated',
       'token.rejected',
     ])
     const validated = events.filter((e) => e.type === 'token.validated')
-    expect(validated.map((e) => e.cached)).toEqual([false, true])
+    expect(validated.map((e) => e.cached)).toEqual([false, false, true])
     expect(validated[0]).toMatchObject({
       tenantId: issuer.tenantId,
       objectId: MI_OBJECT_ID,

@@ -1,0 +1,95 @@
+// Profiles one contender under COLD or WARM load: `node --conditions=source --import tsx bench/profile.ts entraguard cold`.
+// Writes a .cpuprofile to bench/profiles/ (open it in Chrome DevTools) and prints the top self-time functions.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startEmulator } from '@entraguard/emulator'
+import autocannon from 'autocannon'
+
+const [contender = 'entraguard', mode = 'cold'] = process.argv.slice(2)
+const here = fileURLToPath(new URL('.', import.meta.url))
+const API = '6e74172b-be56-4843-9ff4-e66a39bb12e3'
+const emu = await startEmulator({
+  https: true,
+  apps: [{ clientId: API, appRoles: ['Stocks.Read'], accessTokenAcceptedVersion: 2 }],
+  identities: [{ name: 'vm', appRoleAssignments: [{ app: API, role: 'Stocks.Read' }] }],
+})
+const dir = mkdtempSync(join(tmpdir(), 'entraguard-prof-'))
+writeFileSync(join(dir, 'ca.pem'), emu.caCertificate ?? '')
+const pool = Array.from({ length: 20_000 }, () => emu.mintToken({ managedIdentity: 'vm', version: 2 }))
+const config = {
+  authority: emu.authority,
+  tenant: emu.tenantId,
+  issuer: `https://login.microsoftonline.com/${emu.tenantId}/v2.0`,
+  jwksUri: `${emu.authority}/${emu.tenantId}/discovery/v2.0/keys`,
+  metadataUrl: `${emu.authority}/${emu.tenantId}/v2.0/.well-known/openid-configuration`,
+  audience: API,
+}
+const profiles = join(here, 'profiles')
+const child = spawn(
+  process.execPath,
+  [
+    '--cpu-prof',
+    `--cpu-prof-dir=${profiles}`,
+    '--conditions=source',
+    '--import',
+    'tsx',
+    'server.ts',
+    contender,
+  ],
+  {
+    cwd: here,
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem'), BENCH_CONFIG: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+)
+const port = await new Promise<number>((resolve) => {
+  child.stdout.on('data', (c: Buffer) => {
+    const m = /listening on (\d+)/.exec(c.toString())
+    if (m) resolve(Number(m[1]))
+  })
+})
+let k = 0
+const result = await autocannon({
+  url: `http://127.0.0.1:${port}`,
+  connections: 8,
+  duration: 5,
+  requests: [
+    {
+      method: 'GET',
+      path: '/stocks',
+      setupRequest: (req) => ({
+        ...req,
+        headers: { authorization: `Bearer ${mode === 'cold' ? pool[k++ % pool.length] : pool[0]}` },
+      }),
+    },
+  ],
+})
+console.log(`${contender} ${mode}: ${result.requests.average} req/s, non-2xx ${result.non2xx}`)
+child.kill('SIGINT')
+await new Promise((r) => child.once('exit', r))
+await emu.close()
+type Profile = {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]
+  samples: number[]
+}
+// The run writes one profile per thread (the TypeScript loader has its own); the main thread has the most samples.
+const recent = readdirSync(profiles)
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .sort()
+  .slice(-2)
+const profile = recent
+  .map((f) => JSON.parse(readFileSync(join(profiles, f), 'utf8')) as Profile)
+  .sort((a, b) => b.samples.length - a.samples.length)[0] as Profile
+const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+const self = new Map<string, number>()
+for (const id of profile.samples) {
+  const f = byId.get(id)?.callFrame
+  const key = `${f?.functionName || '(anonymous)'} ${f?.url.split('/').slice(-2).join('/')}:${f?.lineNumber}`
+  self.set(key, (self.get(key) ?? 0) + 1)
+}
+for (const [key, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+  console.log(`${((100 * n) / profile.samples.length).toFixed(1).padStart(5)}%  ${key}`)
+}

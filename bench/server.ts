@@ -1,0 +1,123 @@
+// One contender behind Express, in its own process (pinned to one core by run.ts).
+// argv[2] = contender; env BENCH_CONFIG = JSON { authority, tenant, issuer, jwksUri, audience, metadataUrl }.
+import { entraAuth, requireRoles } from '@entraguard/express'
+import { JwtRsaVerifier } from 'aws-jwt-verify'
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express'
+import { expressjwt } from 'express-jwt'
+import { auth as auth0, claimIncludes } from 'express-oauth2-jwt-bearer'
+import { createRemoteJWKSet, jwtVerify } from 'jose'
+import jwksRsa from 'jwks-rsa'
+import passport from 'passport'
+import { BearerStrategy } from 'passport-azure-ad'
+
+const contender = process.argv[2] ?? 'express'
+const c = JSON.parse(process.env.BENCH_CONFIG ?? '{}') as {
+  authority: string
+  tenant: string
+  issuer: string
+  jwksUri: string
+  audience: string
+  metadataUrl: string
+}
+
+const bearer = (req: Request) => /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]
+const hasRole = (payload: object | undefined) =>
+  payload !== undefined &&
+  'roles' in payload &&
+  Array.isArray(payload.roles) &&
+  (payload.roles as unknown[]).includes('Stocks.Read')
+const deny = (res: Response, status = 401) => res.status(status).set('WWW-Authenticate', 'Bearer').end()
+
+function chain(): RequestHandler[] {
+  switch (contender) {
+    case 'express':
+    case 'express-with-token':
+      return []
+    case 'entraguard-noguard':
+      return [entraAuth({ tenant: c.tenant, audience: c.audience, authority: c.authority })]
+    case 'entraguard':
+      return [
+        entraAuth({ tenant: c.tenant, audience: c.audience, authority: c.authority }),
+        requireRoles('Stocks.Read'),
+      ]
+    case 'jose': {
+      const jwks = createRemoteJWKSet(new URL(c.jwksUri))
+      return [
+        (req, res, next) => {
+          jwtVerify(bearer(req) ?? '', jwks, {
+            issuer: c.issuer,
+            audience: c.audience,
+            algorithms: ['RS256'],
+            requiredClaims: ['exp'],
+          }).then(
+            ({ payload }) => (hasRole(payload) ? next() : deny(res, 403)),
+            () => deny(res),
+          )
+        },
+      ]
+    }
+    case 'express-oauth2-jwt-bearer':
+      return [
+        auth0({ issuer: c.issuer, jwksUri: c.jwksUri, audience: c.audience, tokenSigningAlg: 'RS256' }),
+        claimIncludes('roles', 'Stocks.Read'),
+      ]
+    case 'express-jwt+jwks-rsa':
+      return [
+        expressjwt({
+          secret: jwksRsa.expressJwtSecret({ cache: true, rateLimit: true, jwksUri: c.jwksUri }) as never,
+          audience: c.audience,
+          issuer: c.issuer,
+          algorithms: ['RS256'],
+        }),
+        (req, res, next) =>
+          hasRole((req as unknown as { auth: { roles?: unknown } }).auth) ? next() : deny(res, 403),
+      ]
+    case 'aws-jwt-verify': {
+      const verifier = JwtRsaVerifier.create({ issuer: c.issuer, audience: c.audience, jwksUri: c.jwksUri })
+      return [
+        (req, res, next) => {
+          verifier.verify(bearer(req) ?? '').then(
+            (payload) => (hasRole(payload as { roles?: unknown }) ? next() : deny(res, 403)),
+            () => deny(res),
+          )
+        },
+      ]
+    }
+    case 'passport-azure-ad': {
+      passport.use(
+        new BearerStrategy(
+          {
+            identityMetadata: c.metadataUrl,
+            clientID: c.audience,
+            validateIssuer: true,
+            issuer: c.issuer,
+            loggingLevel: 'error',
+            loggingNoPII: true,
+          },
+          (token: never, done: (err: unknown, user?: unknown) => void) => done(null, token),
+        ),
+      )
+      return [
+        passport.initialize() as RequestHandler,
+        passport.authenticate('oauth-bearer', { session: false }) as RequestHandler,
+        (req, res, next) => (hasRole((req as unknown as { user?: object }).user) ? next() : deny(res, 403)),
+      ]
+    }
+    default:
+      throw new Error(`unknown contender ${contender}`)
+  }
+}
+
+const app = express()
+app.get('/stocks', ...chain(), (_req: Request, res: Response) => {
+  res.json({ symbol: 'MSFT', price: 497.1 })
+})
+app.use((err: { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+  res.status(err.status ?? 401).end()
+})
+const server = app.listen(0, '127.0.0.1', () => {
+  const address = server.address()
+  console.log(`listening on ${typeof address === 'object' && address ? address.port : ''}`)
+})
+// Exit cleanly on SIGINT/SIGTERM so `--cpu-prof` can write its profile.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(0))
