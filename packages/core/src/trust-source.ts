@@ -50,6 +50,13 @@ export class TrustSource {
     this.#o = options
   }
 
+  /** The snapshot when it can be used right now without a fetch; lets the hot path skip an await. */
+  peek(): TrustSnapshot | undefined {
+    return this.#snapshot !== undefined && this.#o.now() - this.#lastSuccessAt <= this.#o.maxStale
+      ? this.#snapshot
+      : undefined
+  }
+
   /** The current snapshot, fetching it when there is none (or when it is older than `maxStale`). */
   async current(): Promise<TrustSnapshot> {
     const now = this.#o.now()

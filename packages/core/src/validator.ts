@@ -198,7 +198,7 @@ export function createValidator(options: ValidatorOptions): Validator {
     }
     checkAudience(payload.aud, version, audiences)
 
-    const snapshot = await source.current()
+    const snapshot = source.peek() ?? (await source.current())
     if (mode.kind === 'multi') {
       if (!issuerMatches(snapshot.issuer, tenantId, iss)) {
         throw rejected(
@@ -215,7 +215,7 @@ export function createValidator(options: ValidatorOptions): Validator {
       )
     }
 
-    const key = await source.findKey(kid)
+    const key = snapshot.keys.get(kid) ?? (await source.findKey(kid))
     if (key === undefined) {
       const failure = source.lastError
       throw new AuthError('unknown_key', {

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import {
   AuthError,
   type AuthEvent,
@@ -110,6 +111,22 @@ describe('key store', () => {
       },
     ],
     ['a redirect', { status: 302, body: '' }],
+    [
+      'a key set with only a 1024-bit key',
+      {
+        status: 200,
+        body: JSON.stringify({
+          keys: [
+            {
+              kid: 'small',
+              use: 'sig',
+              ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }),
+            },
+          ],
+        }),
+        match: /keys/,
+      },
+    ],
   ])('cold start against %s → metadata_unavailable with Retry-After', async (_name, fault) => {
     const { issuer, v, events } = await setup()
     issuer.fault = fault
