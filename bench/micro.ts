@@ -96,6 +96,8 @@ if (gc !== undefined) {
   gc()
   const before = process.memoryUsage().heapUsed
   const n = Math.min(10_000, tokens.length)
+  // Twice each: the cache admits a token on its second sighting.
+  for (let k = 0; k < n; k++) await fresh.validate(tokens[k] as string)
   for (let k = 0; k < n; k++) await fresh.validate(tokens[k] as string)
   gc()
   cacheBytesPerEntry = (process.memoryUsage().heapUsed - before) / n

@@ -109,6 +109,11 @@ function chain(): RequestHandler[] {
 }
 
 const app = express()
+// CPU time of this process, read by run.ts before and after each load: CPU per request is far less
+// sensitive to other work on a shared machine than requests per second.
+app.get('/__cpu', (_req: Request, res: Response) => {
+  res.json(process.cpuUsage())
+})
 app.get('/stocks', ...chain(), (_req: Request, res: Response) => {
   res.json({ symbol: 'MSFT', price: 497.1 })
 })
