@@ -117,7 +117,11 @@ async function load(
     ],
   })
   const after = await cpu(port)
-  return { rps: result.requests.average, non2xx: result.non2xx + result.errors, cpuPerRequest: (after - before) / Math.max(1, result.requests.total) }
+  return {
+    rps: result.requests.average,
+    non2xx: result.non2xx + result.errors,
+    cpuPerRequest: (after - before) / Math.max(1, result.requests.total),
+  }
 }
 
 const contenders = process.env.BENCH_ONLY?.split(',') ?? [
