@@ -79,7 +79,7 @@ export interface Emulator {
   publishedKids(): string[]
   /** Makes the next `times` IMDS / App Service token requests fail with `status` (and Retry-After). */
   failNextTokenRequests(fault: { times: number; status: number; retryAfter?: number }): void
-  /** Every request seen: method and path (no query, no secrets). */
+  /** The requests seen (the last 5,000 to 10,000): method and path (no query, no secrets). */
   readonly requests: readonly { method: string; path: string }[]
   close(): Promise<void>
 }
@@ -627,6 +627,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return
     }
     requests.push({ method: req.method ?? '', path: url.pathname })
+    // A long-running emulator (the CLI) keeps only the recent history.
+    if (requests.length > 10_000) requests.splice(0, requests.length - 5_000)
     if (IMDS_PATH.test(url.pathname)) return imds(req, res, url)
     if (url.pathname === '/msi/token') return appService(req, res, url)
     const m =
