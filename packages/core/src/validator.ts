@@ -1,16 +1,18 @@
-import { verify as verifySignature } from 'node:crypto'
 import { checkAudience, graphTokenError, shown } from './audience.js'
 import { extractBearerToken } from './bearer.js'
+import {
+  type CallerRules,
+  checkCaller,
+  checkHeader,
+  checkKeyIssuer,
+  checkLifetime,
+  checkSignature,
+  readOrigin,
+  type TokenOrigin,
+} from './checks.js'
 import { AuthError, isAuthError } from './errors.js'
 import { type AuthEvent, safeEmit } from './events.js'
-import {
-  issuerMatches,
-  issuerVersion,
-  isTenantId,
-  metadataUrl,
-  type TenantMode,
-  tenantOfIssuer,
-} from './issuer.js'
+import { issuerMatches, issuerVersion, metadataUrl, type TenantMode, tenantOfIssuer } from './issuer.js'
 import { CLOUD_AUTHORITIES, GUID, parseValidatorOptions, type ValidatorOptions } from './options.js'
 import { type Principal, readClaimFacts, toPrincipal } from './principal.js'
 import { TokenCache } from './token-cache.js'
@@ -35,27 +37,6 @@ export interface Validator {
   close(): void
   /** How many metadata + key-set refreshes were attempted, per token version; for diagnostics. */
   readonly stats: { readonly refreshes: number; readonly cachedTokens: number }
-}
-
-function rejected(
-  code: 'malformed_token' | 'invalid_issuer' | 'unsupported_algorithm',
-  description: string,
-  detail: string,
-) {
-  return new AuthError(code, { description, detail })
-}
-
-function numericClaim(payload: Record<string, unknown>, name: string, required: boolean): number | undefined {
-  const value = payload[name]
-  if (value === undefined && !required) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw rejected(
-      'malformed_token',
-      'The token is malformed',
-      `The ${name} claim must be a finite number of seconds; it is ${value === undefined ? 'missing' : shown(value)}`,
-    )
-  }
-  return value
 }
 
 /**
@@ -119,69 +100,52 @@ export function createValidator(options: ValidatorOptions): Validator {
     return undefined
   }
 
+  const callerRules: CallerRules = {
+    allowedClientIds,
+    allowedIdentityTypes: o.allowedIdentityTypes,
+    allowTokensWithoutScopesOrRoles: o.allowTokensWithoutScopesOrRoles,
+  }
+
+  /** The checks that need no network, then metadata, key, signature, lifetime and caller. */
   async function verify(token: string): Promise<{ principal: Principal; until: number }> {
     const { header, payload, signingInput, signature } = decodeToken(token)
-
-    if (header.alg !== 'RS256') {
-      throw rejected(
-        'unsupported_algorithm',
-        'The token is signed with an unsupported algorithm',
-        `alg is ${shown(header.alg)}; Entra ID signs access tokens with RS256 and only RS256 is accepted${header.alg === 'none' ? ' (an unsigned token is never accepted)' : ''}`,
-      )
-    }
-    if (header.crit !== undefined || header.b64 !== undefined) {
-      throw rejected(
-        'malformed_token',
-        'The token is malformed',
-        'The token header has crit or b64 parameters, which Entra never sends',
-      )
-    }
-    const kid =
-      typeof header.kid === 'string' ? header.kid : typeof header.x5t === 'string' ? header.x5t : undefined
-    if (kid === undefined || kid.length > 128 || !/^[A-Za-z0-9_\-+/=.]+$/.test(kid)) {
-      throw rejected(
-        'malformed_token',
-        'The token is malformed',
-        'The token header has no usable kid (key ID)',
-      )
-    }
+    const kid = checkHeader(header)
     const graph = graphTokenError(header, payload.aud, audiences)
     if (graph !== undefined) throw graph
+    const origin = readOrigin(payload)
+    const source = sourceFor(origin)
+    checkTenant(origin)
+    checkAudience(payload.aud, origin.version, audiences)
 
-    const { iss, tid } = payload
-    if (typeof iss !== 'string')
-      throw rejected('malformed_token', 'The token is malformed', 'The token has no iss claim')
-    if (!isTenantId(tid)) {
-      throw rejected(
-        'malformed_token',
-        'The token is malformed',
-        `The tid claim must be a tenant ID (GUID); it is ${tid === undefined ? 'missing' : shown(tid)}`,
-      )
+    const snapshot = source.peek() ?? (await source.current())
+    checkIssuer(origin, snapshot.issuer)
+    const key = snapshot.keys.get(kid) ?? (await source.findKey(kid))
+    if (key === undefined) throw unknownKey(kid, snapshot.jwksUri, source.lastError)
+    checkSignature(signingInput, signature, key)
+    checkKeyIssuer(key, origin)
+
+    const exp = checkLifetime(payload, now() / 1000, tolerance)
+    const facts = readClaimFacts(payload, origin.version)
+    checkCaller(facts, origin.version, callerRules)
+    return {
+      principal: toPrincipal(payload, facts, origin.version, origin.tenantId, exp),
+      until: (exp + tolerance) * 1000,
     }
-    const tenantId = tid.toLowerCase()
-    const version =
-      payload.ver === '1.0'
-        ? 1
-        : payload.ver === '2.0'
-          ? 2
-          : payload.ver === undefined
-            ? issuerVersion(iss)
-            : undefined
-    if (version === undefined || issuerVersion(iss) !== version) {
-      throw rejected(
-        'invalid_issuer',
-        'The token issuer is invalid',
-        `ver ${shown(payload.ver)} does not agree with the issuer form of ${shown(iss)} (v1 issuers are https://sts.windows.net/<tid>/, v2 issuers end in /v2.0)`,
-      )
-    }
-    const source = sources.get(version)
+  }
+
+  function sourceFor(origin: TokenOrigin): TrustSource {
+    const source = sources.get(origin.version)
     if (source === undefined) {
-      throw rejected(
-        'invalid_issuer',
-        'The token version is not accepted',
-        `The token is a v${version}.0 token and this API accepts v${o.tokenVersions.join(' and v')} tokens only. Either add ${version} to tokenVersions, or set accessTokenAcceptedVersion (api.requestedAccessTokenVersion) to ${o.tokenVersions[0]} in the API's app manifest`,
-      )
+      throw new AuthError('invalid_issuer', {
+        description: 'The token version is not accepted',
+        detail: `The token is a v${origin.version}.0 token and this API accepts v${o.tokenVersions.join(' and v')} tokens only. Either add ${origin.version} to tokenVersions, or set accessTokenAcceptedVersion (api.requestedAccessTokenVersion) to ${o.tokenVersions[0]} in the API's app manifest`,
+      })
     }
+    return source
+  }
+
+  /** Before any fetch: a tenant that may not call is refused without network I/O. */
+  function checkTenant({ tenantId }: TokenOrigin): void {
     if (mode.kind === 'multi') {
       if (allowedTenants !== undefined && !allowedTenants.has(tenantId)) {
         throw new AuthError('tenant_not_allowed', {
@@ -190,117 +154,34 @@ export function createValidator(options: ValidatorOptions): Validator {
         })
       }
     } else if (GUID.test(mode.tenant) && tenantId !== mode.tenant) {
-      throw rejected(
-        'invalid_issuer',
-        'The token issuer is invalid',
-        `The token is from tenant ${tenantId}; this single-tenant API accepts tenant ${mode.tenant} only`,
-      )
+      throw new AuthError('invalid_issuer', {
+        description: 'The token issuer is invalid',
+        detail: `The token is from tenant ${tenantId}; this single-tenant API accepts tenant ${mode.tenant} only`,
+      })
     }
-    checkAudience(payload.aud, version, audiences)
+  }
 
-    const snapshot = source.peek() ?? (await source.current())
+  /** `iss` against the metadata issuer: exact (single tenant) or the `{tenantid}` template with the token's tid. */
+  function checkIssuer({ iss, tenantId, version }: TokenOrigin, issuer: string): void {
     if (mode.kind === 'multi') {
-      if (!issuerMatches(snapshot.issuer, tenantId, iss)) {
-        throw rejected(
-          'invalid_issuer',
-          'The token issuer is invalid',
-          `iss ${shown(iss)} is not ${snapshot.issuer.replace('{tenantid}', tenantId)} (the metadata issuer with the token's own tid): iss and tid disagree`,
-        )
-      }
-    } else if (iss !== snapshot.issuer || tenantId !== tenantOfIssuer(snapshot.issuer)) {
-      throw rejected(
-        'invalid_issuer',
-        'The token issuer is invalid',
-        `iss is ${shown(iss)}; this API trusts ${snapshot.issuer} (tenant ${o.tenant}, v${version}.0)`,
-      )
+      if (issuerMatches(issuer, tenantId, iss)) return
+      throw new AuthError('invalid_issuer', {
+        description: 'The token issuer is invalid',
+        detail: `iss ${shown(iss)} is not ${issuer.replace('{tenantid}', tenantId)} (the metadata issuer with the token's own tid): iss and tid disagree`,
+      })
     }
+    if (iss === issuer && tenantId === tenantOfIssuer(issuer)) return
+    throw new AuthError('invalid_issuer', {
+      description: 'The token issuer is invalid',
+      detail: `iss is ${shown(iss)}; this API trusts ${issuer} (tenant ${o.tenant}, v${version}.0)`,
+    })
+  }
 
-    const key = snapshot.keys.get(kid) ?? (await source.findKey(kid))
-    if (key === undefined) {
-      const failure = source.lastError
-      throw new AuthError('unknown_key', {
-        description: 'The token is signed with an unknown key',
-        detail: `kid ${kid} is not in ${snapshot.jwksUri}${failure === undefined ? '' : ` (the last refresh failed: ${failure})`}. ${appId === undefined ? 'If the app uses claims mapping or a SAML signing certificate (custom signing keys), set customSigningKeys: true. ' : ''}Tokens signed by another issuer or forged tokens also end here`,
-      })
-    }
-    let valid: boolean
-    try {
-      valid = verifySignature('RSA-SHA256', signingInput, key.key, signature)
-    } catch (cause) {
-      throw new AuthError('invalid_signature', {
-        description: 'The token signature is invalid',
-        detail: 'The signature could not be checked with the key',
-        cause,
-      })
-    }
-    if (!valid) {
-      throw new AuthError('invalid_signature', {
-        description: 'The token signature is invalid',
-        detail: `The signature does not verify with key ${kid}: the token was altered or forged`,
-      })
-    }
-    if (key.issuer !== undefined && key.issuer.replace('{tenantid}', tenantId) !== iss) {
-      throw rejected(
-        'invalid_issuer',
-        'The token issuer is invalid',
-        `The signing key ${kid} belongs to issuer ${key.issuer}, not to ${shown(iss)} (signing-key issuer validation, as Microsoft.Identity.Web does)`,
-      )
-    }
-
-    const exp = numericClaim(payload, 'exp', true) as number
-    const iat = numericClaim(payload, 'iat', true) as number
-    const nbf = numericClaim(payload, 'nbf', false)
-    if (exp < iat || (nbf !== undefined && nbf > exp)) {
-      throw rejected(
-        'malformed_token',
-        'The token is malformed',
-        'The token expires before it was issued or before it becomes valid',
-      )
-    }
-    const nowS = now() / 1000
-    if (nowS > exp + tolerance) {
-      throw new AuthError('expired', {
-        description: 'The token is expired',
-        detail: `The token expired at ${new Date(exp * 1000).toISOString()} (now ${new Date(nowS * 1000).toISOString()}, tolerance ${tolerance} s); the client must get a new one`,
-      })
-    }
-    if ((nbf !== undefined && nowS + tolerance < nbf) || iat > nowS + tolerance) {
-      throw new AuthError('not_yet_valid', {
-        description: 'The token is not valid yet',
-        detail: `The token becomes valid at ${new Date((nbf ?? iat) * 1000).toISOString()}; now is ${new Date(nowS * 1000).toISOString()} (tolerance ${tolerance} s). Check this host's clock`,
-      })
-    }
-
-    const facts = readClaimFacts(payload, version)
-    if (facts.clientId === undefined) {
-      throw rejected(
-        'malformed_token',
-        'The token is malformed',
-        `The token has no ${version === 2 ? 'azp' : 'appid'} claim (the calling application)`,
-      )
-    }
-    if (allowedClientIds !== undefined && !allowedClientIds.has(facts.clientId)) {
-      throw new AuthError('client_not_allowed', {
-        description: 'The calling application may not call this API',
-        detail: `Client application ${facts.clientId} is not in allowedClientIds`,
-      })
-    }
-    if (!o.allowedIdentityTypes.includes(facts.identityType)) {
-      throw new AuthError('identity_type_not_allowed', {
-        description: `Tokens of ${facts.identityType === 'app' ? 'applications' : 'users'} are not accepted`,
-        detail: `The token is ${facts.identityType === 'app' ? 'app-only' : 'delegated (a user)'} and allowedIdentityTypes is [${o.allowedIdentityTypes.join(', ')}]`,
-      })
-    }
-    if (!facts.hasScopesOrRoles && !o.allowTokensWithoutScopesOrRoles) {
-      throw new AuthError('no_scope_or_role', {
-        description: 'The token carries neither scopes nor roles',
-        detail: `The token of client ${facts.clientId} has no scp and no roles: Entra issues such tokens to any application of the tenant. Assign an app role to the caller (and turn on "assignment required"), or set allowTokensWithoutScopesOrRoles: true if this API authorizes callers by its own assignments`,
-      })
-    }
-    return {
-      principal: toPrincipal(payload, facts, version, tenantId, exp),
-      until: (exp + tolerance) * 1000,
-    }
+  function unknownKey(kid: string, jwksUri: string, failure: string | undefined): AuthError {
+    return new AuthError('unknown_key', {
+      description: 'The token is signed with an unknown key',
+      detail: `kid ${kid} is not in ${jwksUri}${failure === undefined ? '' : ` (the last refresh failed: ${failure})`}. ${appId === undefined ? 'If the app uses claims mapping or a SAML signing certificate (custom signing keys), set customSigningKeys: true. ' : ''}Tokens signed by another issuer or forged tokens also end here`,
+    })
   }
 
   function idsOf(principal: Principal): Partial<AuthEvent> {
