@@ -6,7 +6,7 @@ import {
   type Validator,
   type ValidatorOptions,
 } from '@entraguard/core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import {
   API_APP_ID_URI,
   API_CLIENT_ID,
@@ -345,6 +345,19 @@ describe('multi-tenant', () => {
 })
 
 describe('options', () => {
+  it('types: tenant and audience are required, Principal is what validate resolves to', () => {
+    // @ts-expect-error tenant and audience are required
+    expect(() => createValidator({})).toThrow('options.tenant')
+    // @ts-expect-error cloud is one of the three clouds
+    expect(() => createValidator({ tenant: OTHER_TENANT, audience: 'a', cloud: 'moon' })).toThrow(
+      'options.cloud',
+    )
+    expectTypeOf<ReturnType<Validator['validate']>>().resolves.toMatchTypeOf<{
+      tenantId: string
+      roles: readonly string[]
+    }>()
+  })
+
   it.each([
     [{}, 'options.tenant'],
     [{ tenant: 'common', audience: 'a' }, "allowedTenants: 'any'"],

@@ -120,6 +120,8 @@ function countAuthorization(raw: string[]): { count: number; value: string | und
   return { count, value }
 }
 
+// Runs in onRequest, before Fastify parses the body (so unauthenticated bodies are never parsed): the
+// body check only sees a body that another hook parsed earlier; the query check always applies.
 function tokenElsewhere(request: FastifyRequest): boolean {
   const q = request.url.indexOf('?')
   if (q !== -1 && new URLSearchParams(request.url.slice(q + 1)).has('access_token')) return true
