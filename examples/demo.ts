@@ -160,7 +160,7 @@ server.close()
 validator.close()
 await emu.close()
 
-const widths = { call: 32, caller: 40, status: 8 }
+const widths = { call: 32, caller: 44, status: 8 }
 const line = (r: { call: string; caller: string; status: string; reason: string }) =>
   `${r.call.padEnd(widths.call)} ${r.caller.padEnd(widths.caller)} ${r.status.padEnd(widths.status)} ${r.reason}`
 console.log(
