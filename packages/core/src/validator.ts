@@ -170,11 +170,22 @@ export function createValidator(options: ValidatorOptions): Validator {
         detail: `iss ${shown(iss)} is not ${issuer.replace('{tenantid}', tenantId)} (the metadata issuer with the token's own tid): iss and tid disagree`,
       })
     }
-    if (iss === issuer && tenantId === tenantOfIssuer(issuer)) return
+    if (iss === issuer && tenantId === issuerTenant(issuer)) return
     throw new AuthError('invalid_issuer', {
       description: 'The token issuer is invalid',
       detail: `iss is ${shown(iss)}; this API trusts ${issuer} (tenant ${o.tenant}, v${version}.0)`,
     })
+  }
+
+  // The tenant written in the (rarely changing) metadata issuer, parsed once rather than per request.
+  let lastIssuer = ''
+  let lastIssuerTenant: string | undefined
+  function issuerTenant(issuer: string): string | undefined {
+    if (issuer !== lastIssuer) {
+      lastIssuer = issuer
+      lastIssuerTenant = tenantOfIssuer(issuer)
+    }
+    return lastIssuerTenant
   }
 
   function unknownKey(kid: string, jwksUri: string, failure: string | undefined): AuthError {
