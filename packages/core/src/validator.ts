@@ -177,15 +177,14 @@ export function createValidator(options: ValidatorOptions): Validator {
     })
   }
 
-  // The tenant written in the (rarely changing) metadata issuer, parsed once rather than per request.
-  let lastIssuer = ''
-  let lastIssuerTenant: string | undefined
+  // The tenant written in each metadata issuer (one per token version), parsed once rather than per request.
+  const issuerTenants = new Map<string, string | undefined>()
   function issuerTenant(issuer: string): string | undefined {
-    if (issuer !== lastIssuer) {
-      lastIssuer = issuer
-      lastIssuerTenant = tenantOfIssuer(issuer)
+    if (!issuerTenants.has(issuer)) {
+      if (issuerTenants.size > 8) issuerTenants.clear()
+      issuerTenants.set(issuer, tenantOfIssuer(issuer))
     }
-    return lastIssuerTenant
+    return issuerTenants.get(issuer)
   }
 
   function unknownKey(kid: string, jwksUri: string, failure: string | undefined): AuthError {
