@@ -84,10 +84,12 @@ const schema = z
 /** Configuration of {@link startEmulator}; every field has a generated default. */
 export type EmulatorOptions = z.input<typeof schema>
 
+/** A tenant of the emulated directory. */
 export interface Tenant {
   id: string
   domain: string
 }
+/** An app registration: an API (app roles, scopes, accepted token version) and/or a client (secrets, role assignments). */
 export interface App {
   clientId: string
   name: string
@@ -100,6 +102,7 @@ export interface App {
   customSigningKey: boolean
   tenant: Tenant
 }
+/** A managed identity (system- or user-assigned) and its app-role assignments. */
 export interface Identity {
   name: string
   clientId: string
@@ -109,6 +112,7 @@ export interface Identity {
   appRoleAssignments: { app: string; role: string }[]
   tenant: Tenant
 }
+/** A user, for delegated tokens. */
 export interface User {
   objectId: string
   name: string
@@ -116,6 +120,7 @@ export interface User {
   tenant: Tenant
 }
 
+/** The emulator configuration with every default filled in. */
 export interface EmulatorConfig {
   port: number
   host: string
