@@ -49,6 +49,11 @@ async function main(): Promise<number> {
     }
     throw err
   }
+  // Listen for the stop signals before announcing the endpoints: whoever reads them may stop us at once.
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
   const t = emu.config.tenants[0]
   const lines = [
     `entraguard emulator listening on ${emu.authority}`,
@@ -73,10 +78,7 @@ async function main(): Promise<number> {
   for (const m of emu.config.identities)
     lines.push(`Identity ${m.name}: client_id=${m.clientId} object_id=${m.objectId}`)
   process.stdout.write(`${lines.join('\n')}\n`)
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
+  await stopped
   await emu.close()
   return 0
 }
