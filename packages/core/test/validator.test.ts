@@ -54,7 +54,8 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('bas
 
 describe('valid tokens', () => {
   it('accepts a v1 managed-identity token and maps it to a frozen principal', async () => {
-    const token = await issuer.sign(issuer.claims(1))
+    const claims = issuer.claims(1)
+    const token = await issuer.sign(claims)
     const p = await make().validate(`Bearer ${token}`)
     expect(p).toMatchObject({
       tokenVersion: 1,
@@ -69,7 +70,7 @@ describe('valid tokens', () => {
       groups: [],
       managedIdentityResourceId: expect.stringContaining('/virtualMachines/reader-vm'),
     })
-    expect(p.expiresAt.getTime()).toBe((issuer.claims(1).exp as number) * 1000)
+    expect(p.expiresAt.getTime()).toBe((claims.exp as number) * 1000)
     expect(Object.isFrozen(p)).toBe(true)
     expect(Object.isFrozen(p.roles)).toBe(true)
     expect(JSON.stringify(p)).not.toContain(token)
