@@ -222,6 +222,12 @@ lines.push(
   `Node ${process.version}, ${cores} cores, servers ${pin ? 'pinned to core 0, load (autocannon) from core 1' : 'not pinned'}; ${rounds} interleaved rounds of ${duration} s per measurement, 8 connections, ${poolSize} distinct tokens for COLD. Run: \`pnpm bench\`.`,
   '',
 )
+if (poolSize <= 10_000) {
+  lines.push(
+    `**Warning:** COLD cycles ${poolSize} tokens, no more than entraguard's cache remembers (10,000): entraguard's COLD numbers include cache hits. Use BENCH_TOKENS > 10000 for a true COLD.`,
+    '',
+  )
+}
 lines.push('## HTTP: Express + each validator, GET /stocks requiring app role Stocks.Read', '')
 lines.push(
   'WARM: one managed-identity token reused (what a VM does for 24 h). COLD: a new token on every request. ' +
