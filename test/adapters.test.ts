@@ -1,7 +1,7 @@
-import { type AuthEvent, createValidator, type Validator } from '@entraguard/core'
+import { type AuthEvent, createValidator } from '@entraguard/core'
 import type { Emulator, MintOptions } from '@entraguard/emulator'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FRAMEWORKS, type RunningApi, startApi } from './support/apps.js'
+import { FRAMEWORKS, startApi, startScenarioApi } from './support/apps.js'
 import { send } from './support/http.js'
 import { API_CLIENT_ID, API_URI, READER_VM, startScenarioEmulator, TRADER_VM } from './support/scenario.js'
 
@@ -197,21 +197,14 @@ function headersFor(auth: Auth): Record<string, string | string[]> {
 }
 
 describe.each(FRAMEWORKS)('%s adapter', (framework) => {
-  let api: RunningApi
-  let validator: Validator
-  const events: AuthEvent[] = []
+  let api: Awaited<ReturnType<typeof startScenarioApi>>
+  let events: AuthEvent[]
   beforeAll(async () => {
-    validator = createValidator({
-      tenant: emu.tenantId,
-      audience: [API_URI, API_CLIENT_ID],
-      authority: emu.authority,
-      onEvent: (e) => events.push(e),
-    })
-    api = await startApi(framework, validator, events)
+    api = await startScenarioApi(framework, emu, [API_URI, API_CLIENT_ID])
+    events = api.events
   })
   afterAll(async () => {
     await api.close()
-    validator.close()
   })
 
   it.each(cases)('$name → $status', async (c) => {

@@ -1,8 +1,8 @@
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto'
-import { type AuthEvent, createValidator, type Validator } from '@entraguard/core'
+import { type AuthEvent } from '@entraguard/core'
 import type { Emulator } from '@entraguard/emulator'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FRAMEWORKS, type RunningApi, startApi } from './support/apps.js'
+import { FRAMEWORKS, startScenarioApi } from './support/apps.js'
 import { send } from './support/http.js'
 import { API_CLIENT_ID, API_URI, startScenarioEmulator } from './support/scenario.js'
 
@@ -126,21 +126,14 @@ const attacks: [string, () => string, number][] = [
 ]
 
 describe.each(FRAMEWORKS)('attacks against %s', (framework) => {
-  let api: RunningApi
-  let validator: Validator
-  const events: AuthEvent[] = []
+  let api: Awaited<ReturnType<typeof startScenarioApi>>
+  let events: AuthEvent[]
   beforeAll(async () => {
-    validator = createValidator({
-      tenant: emu.tenantId,
-      audience: [API_URI, API_CLIENT_ID],
-      authority: emu.authority,
-      onEvent: (e) => events.push(e),
-    })
-    api = await startApi(framework, validator, events)
+    api = await startScenarioApi(framework, emu, [API_URI, API_CLIENT_ID])
+    events = api.events
   })
   afterAll(async () => {
     await api.close()
-    validator.close()
   })
 
   it.each(attacks.map(([name, make, status]) => ({ name, make, status })))(

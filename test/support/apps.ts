@@ -1,6 +1,6 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type AuthEvent, createPolicy, type Validator } from '@entraguard/core'
+import { type AuthEvent, createPolicy, createValidator, type Validator } from '@entraguard/core'
 import {
   authErrorHandler,
   entraAuth as expressAuth,
@@ -114,4 +114,28 @@ export async function startApi(
   app.get('/whoami', async (req) => ({ objectId: req.auth?.objectId }))
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
   return { base, events, close: () => app.close() }
+}
+
+/** A validator trusting the emulator, and the scenario API on it, with the events it emits. */
+export async function startScenarioApi(
+  framework: Framework,
+  emulator: { tenantId: string; authority: string },
+  audience: string[],
+): Promise<RunningApi & { validator: Validator }> {
+  const events: AuthEvent[] = []
+  const validator = createValidator({
+    tenant: emulator.tenantId,
+    audience,
+    authority: emulator.authority,
+    onEvent: (e) => events.push(e),
+  })
+  const api = await startApi(framework, validator, events)
+  return {
+    ...api,
+    validator,
+    close: async () => {
+      await api.close()
+      validator.close()
+    },
+  }
 }

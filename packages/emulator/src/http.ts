@@ -53,3 +53,16 @@ export function aadError(error: string, code: number, message: string): Record<s
     error_uri: `https://login.microsoftonline.com/error?code=${code}`,
   }
 }
+
+/** Entra's answer for a resource (or scope) that names no app in the tenant: 400 invalid_resource, AADSTS500011. */
+export function sendUnknownResource(res: ServerResponse, resource: string, tenantDomain: string): void {
+  sendJson(
+    res,
+    400,
+    aadError(
+      'invalid_resource',
+      500_011,
+      `The resource principal named ${resource} was not found in the tenant named ${tenantDomain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+    ),
+  )
+}

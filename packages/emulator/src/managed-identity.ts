@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Identity } from './config.js'
 import type { Directory } from './directory.js'
-import { aadError, queryOf, sendJson } from './http.js'
+import { queryOf, sendJson, sendUnknownResource } from './http.js'
 
 /** A fault to inject into the next managed-identity token requests. */
 export interface TokenFault {
@@ -134,15 +134,7 @@ export function createManagedIdentityEndpoints(
     }
     const target = dir.findApp(resource)
     if (target === undefined) {
-      sendJson(
-        res,
-        400,
-        aadError(
-          'invalid_resource',
-          500_011,
-          `The resource principal named ${resource} was not found in the tenant named ${identity.tenant.domain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
-        ),
-      )
+      sendUnknownResource(res, resource, identity.tenant.domain)
       return
     }
     const { token, exp, nbf } = dir.miToken(identity, target, resource)
@@ -198,15 +190,7 @@ export function createManagedIdentityEndpoints(
     const resource = params.get('resource') as string
     const target = dir.findApp(resource)
     if (target === undefined) {
-      sendJson(
-        res,
-        400,
-        aadError(
-          'invalid_resource',
-          500_011,
-          `The resource principal named ${resource} was not found in the tenant named ${identity.tenant.domain}.`,
-        ),
-      )
+      sendUnknownResource(res, resource, identity.tenant.domain)
       return
     }
     const { token, exp, nbf } = dir.miToken(identity, target, resource)

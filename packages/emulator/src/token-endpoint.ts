@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Tenant } from './config.js'
 import type { Directory } from './directory.js'
-import { aadError, readBody, sendJson } from './http.js'
+import { aadError, readBody, sendJson, sendUnknownResource } from './http.js'
 import { rolesOn } from './tokens.js'
 
 /** The client-credentials token endpoint (`/{tenant}/oauth2/v2.0/token` and the v1 `/oauth2/token`). */
@@ -93,15 +93,7 @@ export async function tokenEndpoint(
   const resource = requested.replace(/\/\.default$/, '')
   const target = dir.findApp(resource)
   if (target === undefined) {
-    sendJson(
-      res,
-      400,
-      aadError(
-        'invalid_resource',
-        500_011,
-        `The resource principal named ${resource} was not found in the tenant named ${tenant.domain}.`,
-      ),
-    )
+    sendUnknownResource(res, resource, tenant.domain)
     return
   }
   const lifetime = dir.lifetimeFor('other')
