@@ -6,14 +6,9 @@ import { createPolicy, createValidator, type Principal } from '@entraguard/core'
 import { JwtRsaVerifier } from 'aws-jwt-verify'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { Bench } from 'tinybench'
+import { benchConfig } from './setup.js'
 
-const c = JSON.parse(process.env.BENCH_CONFIG ?? '{}') as {
-  authority: string
-  tenant: string
-  issuer: string
-  jwksUri: string
-  audience: string
-}
+const c = benchConfig()
 const tokens = JSON.parse(readFileSync(process.env.BENCH_TOKENS ?? '', 'utf8')) as string[]
 const jwks = (await (await fetch(c.jwksUri)).json()) as { keys: object[] }
 

@@ -1,32 +1,16 @@
 // Profiles one contender under COLD or WARM load: `node --conditions=source --import tsx bench/profile.ts entraguard cold`.
 // Writes a .cpuprofile to bench/profiles/ (open it in Chrome DevTools) and prints the top self-time functions.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startEmulator } from '@entraguard/emulator'
 import autocannon from 'autocannon'
+import { mintPool, startBenchIssuer } from './setup.js'
 
 const [contender = 'entraguard', mode = 'cold'] = process.argv.slice(2)
 const here = fileURLToPath(new URL('.', import.meta.url))
-const API = '6e74172b-be56-4843-9ff4-e66a39bb12e3'
-const emu = await startEmulator({
-  https: true,
-  apps: [{ clientId: API, appRoles: ['Stocks.Read'], accessTokenAcceptedVersion: 2 }],
-  identities: [{ name: 'vm', appRoleAssignments: [{ app: API, role: 'Stocks.Read' }] }],
-})
-const dir = mkdtempSync(join(tmpdir(), 'entraguard-prof-'))
-writeFileSync(join(dir, 'ca.pem'), emu.caCertificate ?? '')
-const pool = Array.from({ length: 20_000 }, () => emu.mintToken({ managedIdentity: 'vm', version: 2 }))
-const config = {
-  authority: emu.authority,
-  tenant: emu.tenantId,
-  issuer: `https://login.microsoftonline.com/${emu.tenantId}/v2.0`,
-  jwksUri: `${emu.authority}/${emu.tenantId}/discovery/v2.0/keys`,
-  metadataUrl: `${emu.authority}/${emu.tenantId}/v2.0/.well-known/openid-configuration`,
-  audience: API,
-}
+const { emu, config, caFile } = await startBenchIssuer()
+const pool = mintPool(emu, 20_000)
 const profiles = join(here, 'profiles')
 const child = spawn(
   process.execPath,
@@ -41,7 +25,7 @@ const child = spawn(
   ],
   {
     cwd: here,
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem'), BENCH_CONFIG: JSON.stringify(config) },
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile, BENCH_CONFIG: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'inherit'],
   },
 )

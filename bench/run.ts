@@ -4,12 +4,12 @@
 // Bounded: BENCH_ROUNDS (3) interleaved rounds of BENCH_DURATION seconds (2) per measurement, BENCH_TOKENS
 // distinct tokens (20000). BENCH_ONLY=a,b limits the contenders.
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startEmulator } from '@entraguard/emulator'
 import autocannon from 'autocannon'
+import { mintPool, startBenchIssuer } from './setup.js'
 
 const duration = Number(process.env.BENCH_DURATION ?? 2)
 const poolSize = Number(process.env.BENCH_TOKENS ?? 20_000)
@@ -27,30 +27,9 @@ function hasTaskset(): boolean {
   }
 }
 
-const API = '6e74172b-be56-4843-9ff4-e66a39bb12e3'
-const emu = await startEmulator({
-  https: true,
-  tenants: [{ id: '72f988bf-86f1-41af-91ab-2d7cd011db47' }],
-  apps: [
-    { clientId: API, appIdUri: 'api://stock-api', appRoles: ['Stocks.Read'], accessTokenAcceptedVersion: 2 },
-  ],
-  identities: [{ name: 'vm', appRoleAssignments: [{ app: API, role: 'Stocks.Read' }] }],
-})
-const dir = mkdtempSync(join(tmpdir(), 'entraguard-bench-'))
-const caFile = join(dir, 'ca.pem')
-writeFileSync(caFile, emu.caCertificate ?? '')
-const config = {
-  authority: emu.authority,
-  tenant: emu.tenantId,
-  issuer: `https://login.microsoftonline.com/${emu.tenantId}/v2.0`,
-  jwksUri: `${emu.authority}/${emu.tenantId}/discovery/v2.0/keys`,
-  metadataUrl: `${emu.authority}/${emu.tenantId}/v2.0/.well-known/openid-configuration`,
-  audience: API,
-}
+const { emu, config, dir, caFile } = await startBenchIssuer()
 process.stdout.write(`minting ${poolSize} distinct managed-identity tokens… `)
-const pool = Array.from({ length: poolSize }, () =>
-  emu.mintToken({ managedIdentity: 'vm', audience: API, version: 2 }),
-)
+const pool = mintPool(emu, poolSize)
 const tokensFile = join(dir, 'tokens.json')
 writeFileSync(tokensFile, JSON.stringify(pool))
 console.log('done')

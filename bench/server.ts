@@ -9,16 +9,10 @@ import { createRemoteJWKSet, jwtVerify } from 'jose'
 import jwksRsa from 'jwks-rsa'
 import passport from 'passport'
 import { BearerStrategy } from 'passport-azure-ad'
+import { benchConfig } from './setup.js'
 
 const contender = process.argv[2] ?? 'express'
-const c = JSON.parse(process.env.BENCH_CONFIG ?? '{}') as {
-  authority: string
-  tenant: string
-  issuer: string
-  jwksUri: string
-  audience: string
-  metadataUrl: string
-}
+const c = benchConfig()
 
 const bearer = (req: Request) => /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]
 const hasRole = (payload: object | undefined) =>
