@@ -11,6 +11,10 @@ export default defineConfig({
       { find: /^@entraguard\/express$/, replacement: src('express') },
       { find: /^@entraguard\/fastify$/, replacement: src('fastify') },
       { find: /^@entraguard\/emulator$/, replacement: src('emulator') },
+      { find: /^@entraguard\/nestjs$/, replacement: src('nestjs') },
+      { find: /^@entraguard\/azure-functions$/, replacement: src('azure-functions') },
+      { find: /^@entraguard\/hono$/, replacement: src('hono') },
+      { find: /^@entraguard\/mcp$/, replacement: src('mcp') },
     ],
   },
   test: {
