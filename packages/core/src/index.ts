@@ -1,4 +1,6 @@
+export { type Access, authorize } from './access.js'
 export { type AccessContext, enforce } from './audit.js'
+export { type AuthenticateOptions, authenticate } from './authenticate.js'
 export { extractBearerToken, MAX_TOKEN_LENGTH } from './bearer.js'
 export { buildChallenge, type ChallengeParams } from './challenge.js'
 export {
@@ -10,6 +12,7 @@ export {
   isAuthError,
 } from './errors.js'
 export type { AuthEvent, AuthEventHandler, AuthEventType } from './events.js'
+export { authenticateRequest, toResponse } from './fetch-api.js'
 export {
   CLOUD_AUTHORITIES,
   type Cloud,
@@ -26,5 +29,7 @@ export {
   type RoleAssignment,
 } from './policy.js'
 export type { IdentityType, Principal } from './principal.js'
+export { authorizationOf, type HeaderSource, type RequestShape } from './request-shape.js'
 export { check, type Decision, type DecisionMatch, type Requirement } from './requirements.js'
 export { createValidator, type Validator } from './validator.js'
+export { useValidator, type ValidatorSource } from './validator-source.js'

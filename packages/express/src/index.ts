@@ -1,19 +1,18 @@
 import {
+  type Access,
   type AccessContext,
   AuthError,
-  check,
-  createValidator,
-  type Decision,
-  enforce,
+  authenticate,
+  authorize,
   isAuthError,
   type Policy,
   type Principal,
   type Requirement,
+  useValidator,
   type Validator,
-  type ValidatorOptions,
+  type ValidatorSource,
 } from '@entraguard/core'
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
-import { authorizationOf } from './request-headers.js'
 
 declare global {
   namespace Express {
@@ -25,7 +24,7 @@ declare global {
 }
 
 /** Options of {@link entraAuth}: validator options, or a validator you created. */
-export type EntraAuthOptions = (ValidatorOptions | { validator: Validator }) & {
+export type EntraAuthOptions = ValidatorSource & {
   /** Let requests *without* a token through with `req.auth` unset. A bad token is still refused. */
   optional?: boolean
 }
@@ -43,29 +42,16 @@ type WithValidator = Request & { [VALIDATOR]?: Validator }
  */
 export function entraAuth(options: EntraAuthOptions): RequestHandler {
   const { optional = false, ...rest } = options
-  const validator = 'validator' in rest ? rest.validator : createValidator(rest as ValidatorOptions)
+  const { validator } = useValidator(rest as ValidatorSource)
+  const mode = { optional }
   return function entraAuthMiddleware(req: Request, _res: Response, next: NextFunction): void {
     ;(req as WithValidator)[VALIDATOR] = validator
-    let header: string | undefined
-    try {
-      header = authorizationOf(req)
-    } catch (err) {
-      next(err)
-      return
-    }
-    if (header === undefined && optional) {
-      next()
-      return
-    }
-    validator.validate(header).then(
+    authenticate(validator, { headers: req.rawHeaders, url: req.url, body: req.body }, mode).then(
       (principal) => {
-        req.auth = principal
+        if (principal !== undefined) req.auth = principal
         next()
       },
-      (err: unknown) => {
-        if (optional && isAuthError(err) && err.code === 'missing_token') next()
-        else next(err)
-      },
+      next,
     )
   }
 }
@@ -75,10 +61,7 @@ function contextOf(req: Request): AccessContext {
   return { method: req.method, route: typeof route === 'string' ? `${req.baseUrl}${route}` : undefined }
 }
 
-function guard(
-  name: string,
-  decide: (principal: Principal, req: Request, context: AccessContext) => Decision,
-): RequestHandler {
+function guard(name: string, access: (req: Request) => Access): RequestHandler {
   return function entraGuard(req: Request, _res: Response, next: NextFunction): void {
     const validator = (req as WithValidator)[VALIDATOR]
     if (validator === undefined) {
@@ -100,8 +83,7 @@ function guard(
       return
     }
     try {
-      const context = contextOf(req)
-      enforce(decide(principal, req, context), principal, context, (e) => validator.emit(e))
+      authorize(principal, access(req), contextOf(req), validator.emit)
       next()
     } catch (err) {
       next(err)
@@ -116,7 +98,8 @@ function guard(
  * app.get('/me', requireScopes('Stocks.Read'), handler)
  */
 export function requireScopes(...scopes: string[]): RequestHandler {
-  return guard('requireScopes', (p) => check(p, { scopes }))
+  const access = { requirement: { scopes } }
+  return guard('requireScopes', () => access)
 }
 
 /**
@@ -126,7 +109,8 @@ export function requireScopes(...scopes: string[]): RequestHandler {
  * app.get('/stocks', requireRoles('Stocks.Read'), handler)
  */
 export function requireRoles(...roles: string[]): RequestHandler {
-  return guard('requireRoles', (p) => check(p, { roles }))
+  const access = { requirement: { roles } }
+  return guard('requireRoles', () => access)
 }
 
 /**
@@ -136,7 +120,8 @@ export function requireRoles(...roles: string[]): RequestHandler {
  * app.get('/quotes', requireAuth({ scopes: ['Quotes.Read'], roles: ['Quotes.Read.All'] }), handler)
  */
 export function requireAuth(requirement: Requirement = {}): RequestHandler {
-  return guard('requireAuth', (p) => check(p, requirement))
+  const access = { requirement }
+  return guard('requireAuth', () => access)
 }
 
 /**
@@ -150,11 +135,7 @@ export function requirePermission(
   action: string,
   resource: (req: Request) => string,
 ): RequestHandler {
-  return guard('requirePermission', (p, req, context) => {
-    context.action = action
-    context.resource = resource(req)
-    return policy.authorize(p, action, context.resource)
-  })
+  return guard('requirePermission', (req) => ({ permission: { policy, action, resource: resource(req) } }))
 }
 
 /**

@@ -1,16 +1,15 @@
 import {
+  type Access,
   type AccessContext,
-  AuthError,
+  type AuthError,
+  authenticate,
+  authorize,
   ConfigurationError,
-  check,
-  createValidator,
-  type Decision,
-  enforce,
   isAuthError,
   type Policy,
   type Principal,
-  type Validator,
-  type ValidatorOptions,
+  useValidator,
+  type ValidatorSource,
 } from '@entraguard/core'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
@@ -30,7 +29,7 @@ export type RouteAuth =
     }
 
 /** Options of the {@link entraAuth} plugin. */
-export type EntraAuthPluginOptions = (ValidatorOptions | { validator: Validator }) & {
+export type EntraAuthPluginOptions = ValidatorSource & {
   /** What routes without `config.auth` need; by default a valid token (`{}`). */
   defaultRequirement?: RouteAuth
   /** Let requests *without* a token through on routes whose requirement is empty. A bad token is still refused. */
@@ -71,10 +70,8 @@ const routeAuthSchema = z.union([
     }),
 ])
 
-/** A route requirement compiled once, at registration. */
-type Compiled =
-  | false
-  | ((principal: Principal, request: FastifyRequest, context: AccessContext) => Decision | undefined)
+/** A route requirement compiled once, at registration: `false` for a public route. */
+type Compiled = false | { optional: boolean; access: (request: FastifyRequest) => Access }
 
 function compile(auth: unknown, where: string, policy: Policy | undefined): Compiled {
   const parsed = routeAuthSchema.safeParse(auth)
@@ -86,66 +83,31 @@ function compile(auth: unknown, where: string, policy: Policy | undefined): Comp
   }
   const a = parsed.data
   if (a === false) return false
-  const requirement = { scopes: a.scopes, roles: a.roles, match: a.match }
-  const needsCheck = (a.scopes?.length ?? 0) > 0 || (a.roles?.length ?? 0) > 0
   const { permission, resource } = a
   if (permission !== undefined && policy === undefined) {
     throw new ConfigurationError(
       `entraguard: ${where} requires permission '${permission}' but no policy was given: register the plugin with { policy }`,
     )
   }
-  return (principal, request, context) => {
-    if (needsCheck) {
-      const decision = check(principal, requirement)
-      if (!decision.allowed || permission === undefined) return decision
-    }
-    if (permission === undefined || resource === undefined || policy === undefined) return undefined
-    context.action = permission
-    context.resource = typeof resource === 'string' ? resource : resource(request)
-    return policy.authorize(principal, permission, context.resource)
+  const needsCheck = (a.scopes?.length ?? 0) > 0 || (a.roles?.length ?? 0) > 0
+  const fixed: Access = { requirement: { scopes: a.scopes, roles: a.roles, match: a.match } }
+  if (permission === undefined || resource === undefined || policy === undefined) {
+    return { optional: !needsCheck, access: () => fixed }
+  }
+  return {
+    optional: false,
+    access: (request) => ({
+      requirement: fixed.requirement,
+      permission: {
+        policy,
+        action: permission,
+        resource: typeof resource === 'string' ? resource : resource(request),
+      },
+    }),
   }
 }
 
 const COMPILED = Symbol.for('entraguard.compiled')
-
-function countAuthorization(raw: string[]): { count: number; value: string | undefined } {
-  let count = 0
-  let value: string | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'authorization') {
-      count++
-      value = raw[i + 1]
-    }
-  }
-  return { count, value }
-}
-
-// Runs in onRequest, before Fastify parses the body (so unauthenticated bodies are never parsed): the
-// body check only sees a body that another hook parsed earlier; the query check always applies.
-function tokenElsewhere(request: FastifyRequest): boolean {
-  const q = request.url.indexOf('?')
-  if (q !== -1 && new URLSearchParams(request.url.slice(q + 1)).has('access_token')) return true
-  const body = request.body
-  return typeof body === 'object' && body !== null && Object.hasOwn(body, 'access_token')
-}
-
-function authorization(request: FastifyRequest): string | undefined {
-  const { count, value } = countAuthorization(request.raw.rawHeaders)
-  if (count > 1) {
-    throw new AuthError('malformed_request', {
-      description: 'The request carries more than one Authorization header',
-      detail: `${count} Authorization headers; send exactly one`,
-    })
-  }
-  if (value !== undefined && tokenElsewhere(request)) {
-    throw new AuthError('malformed_request', {
-      description: 'The token was sent in more than one way',
-      detail:
-        'A token arrived in the Authorization header and also as access_token in the query or body; RFC 6750 allows exactly one method',
-    })
-  }
-  return value
-}
 
 // Fastify's default error handler would answer with its own body shape; we send the same
 // `{ error, error_description }` body, status and headers as the Express adapter.
@@ -155,7 +117,7 @@ function reject(reply: FastifyReply, err: AuthError): FastifyReply {
 
 const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyInstance, options) => {
   const { defaultRequirement = {}, optional = false, policy, ...rest } = options
-  const validator = 'validator' in rest ? rest.validator : createValidator(rest as ValidatorOptions)
+  const { validator, owned } = useValidator(rest as ValidatorSource)
   const fallback = compile(defaultRequirement, 'defaultRequirement', policy)
 
   app.decorateRequest('auth', null)
@@ -168,29 +130,26 @@ const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyIn
     route.config = { ...config, [COMPILED]: compiled } as unknown as NonNullable<RouteOptions['config']>
   })
   app.addHook('onClose', async () => {
-    if (!('validator' in rest)) validator.close()
+    if (owned) validator.close()
   })
 
   app.addHook('onRequest', async (request, reply) => {
     const config = request.routeOptions.config as unknown as Record<string | symbol, unknown> | undefined
     const requirement = (config?.[COMPILED] as Compiled | undefined) ?? fallback
     if (requirement === false) return
-    const context: AccessContext = { method: request.method, route: request.routeOptions.url }
-    let principal: Principal
+    let principal: Principal | undefined
     try {
-      const header = authorization(request)
-      if (header === undefined && optional) return
-      principal = await validator.validate(header)
-    } catch (err) {
-      if (!isAuthError(err)) throw err
-      if (optional && err.code === 'missing_token') return
-      return reject(reply, err)
-    }
-    request.auth = principal
-    const decision = requirement(principal, request, context)
-    if (decision === undefined) return
-    try {
-      enforce(decision, principal, context, (e) => validator.emit(e))
+      // Runs before Fastify parses the body (unauthenticated bodies are never parsed), so the body check only
+      // sees a body that an earlier hook parsed; the query check always applies.
+      principal = await authenticate(
+        validator,
+        { headers: request.raw.rawHeaders, url: request.url, body: request.body },
+        { optional: optional && requirement.optional },
+      )
+      if (principal === undefined) return
+      request.auth = principal
+      const context: AccessContext = { method: request.method, route: request.routeOptions.url }
+      authorize(principal, requirement.access(request), context, validator.emit)
     } catch (err) {
       if (!isAuthError(err)) throw err
       return reject(reply, err)
