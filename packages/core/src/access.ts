@@ -1,4 +1,6 @@
 import { type AccessContext, enforce } from './audit.js'
+import { pointTo, resourceMetadataOf } from './authenticate.js'
+import type { AuthEvent } from './events.js'
 import type { Policy } from './policy.js'
 import type { Principal } from './principal.js'
 import { check, type Requirement } from './requirements.js'
@@ -10,19 +12,45 @@ export interface Access {
 }
 
 /**
+ * Where {@link authorize} reports decisions: an event sink such as `validator.emit`, or the validator itself
+ * (then a refusal's challenge also carries the validator's RFC 9728 `resource_metadata`).
+ */
+export type DecisionSink =
+  | ((event: Omit<AuthEvent, 'at'>) => void)
+  | { emit(event: Omit<AuthEvent, 'at'>): void; readonly resourceMetadata?: unknown }
+
+/**
  * The one authorization step of every adapter: checks the requirement (if it names scopes or roles), then
  * the policy permission (if any), reports each decision as an `access.*` event and throws the denial's
  * {@link AuthError} (`insufficient_scope`, or `forbidden` for the policy). A route that needs only a valid
  * token takes no decision and emits nothing.
  *
  * @example
- * authorize(principal, { requirement: { roles: ['Stocks.Read'] } }, { method: 'GET', route: '/stocks' }, validator.emit)
+ * authorize(principal, { requirement: { roles: ['Stocks.Read'] } }, { method: 'GET', route: '/stocks' }, validator)
  */
 export function authorize(
   principal: Principal,
   access: Access,
   context: AccessContext,
-  emit: Parameters<typeof enforce>[3],
+  sink: DecisionSink,
+): void {
+  if (typeof sink === 'function') {
+    decide(principal, access, context, sink)
+    return
+  }
+  const metadata = resourceMetadataOf(sink)
+  try {
+    decide(principal, access, context, (e) => sink.emit(e))
+  } catch (err) {
+    throw metadata === undefined ? err : pointTo(err, metadata)
+  }
+}
+
+function decide(
+  principal: Principal,
+  access: Access,
+  context: AccessContext,
+  emit: (event: Omit<AuthEvent, 'at'>) => void,
 ): void {
   const { requirement, permission } = access
   if (

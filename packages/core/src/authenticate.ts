@@ -1,6 +1,7 @@
 import { isAuthError } from './errors.js'
 import type { Principal } from './principal.js'
 import { authorizationOf, type RequestShape } from './request-shape.js'
+import type { ResourceMetadata } from './resource-metadata.js'
 import type { Validator } from './validator.js'
 
 /** Options of {@link authenticate}. */
@@ -38,12 +39,40 @@ export function authenticate(
   } catch (err) {
     return Promise.reject(err)
   }
-  if (options.optional !== true) return validator.validate(header)
-  if (header === undefined) return Promise.resolve(undefined)
-  return validator.validate(header).catch(anonymousIfMissing)
+  const metadata = resourceMetadataOf(validator)
+  if (options.optional === true) {
+    if (header === undefined) return Promise.resolve(undefined)
+    const result = validator.validate(header).catch(anonymousIfMissing)
+    return metadata === undefined ? result : result.catch((err) => Promise.reject(pointTo(err, metadata)))
+  }
+  const result = validator.validate(header)
+  return metadata === undefined ? result : result.catch((err) => Promise.reject(pointTo(err, metadata)))
 }
 
 function anonymousIfMissing(err: unknown): undefined {
   if (isAuthError(err) && err.code === 'missing_token') return undefined
   throw err
+}
+
+/** The validator's RFC 9728 metadata, when it was configured with `resourceMetadata`. */
+export function resourceMetadataOf(source: unknown): ResourceMetadata | undefined {
+  return typeof source === 'object' && source !== null
+    ? (source as { resourceMetadata?: ResourceMetadata }).resourceMetadata
+    : undefined
+}
+
+/**
+ * Adds RFC 9728's `resource_metadata` to a refusal's challenge, and writes an `insufficient_scope` scope in
+ * the full form clients must request. Refusals without a challenge (403 forbidden, 503) stay as they are.
+ */
+export function pointTo(err: unknown, metadata: ResourceMetadata): unknown {
+  if (!isAuthError(err) || err.wwwAuthenticate === undefined) return err
+  const scope = err.scope
+  return err.withChallenge({
+    resourceMetadata: metadata.url,
+    scope:
+      err.error === 'insufficient_scope' && scope !== undefined
+        ? metadata.fullScope(scope.split(' '))
+        : undefined,
+  })
 }

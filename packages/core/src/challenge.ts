@@ -4,6 +4,8 @@ export interface ChallengeParams {
   error?: string | undefined
   description?: string | undefined
   scope?: string | undefined
+  /** RFC 9728 §5.1: where the protected-resource metadata document lives. */
+  resourceMetadata?: string | undefined
 }
 
 // RFC 7230 quoted-string: escape backslash and double quote; drop characters a header cannot carry.
@@ -25,5 +27,6 @@ export function buildChallenge(params: ChallengeParams = {}): string {
   if (params.error !== undefined) parts.push(`error=${quote(params.error)}`)
   if (params.description !== undefined) parts.push(`error_description=${quote(params.description)}`)
   if (params.scope !== undefined) parts.push(`scope=${quote(params.scope)}`)
+  if (params.resourceMetadata !== undefined) parts.push(`resource_metadata=${quote(params.resourceMetadata)}`)
   return parts.length === 0 ? 'Bearer' : `Bearer ${parts.join(', ')}`
 }

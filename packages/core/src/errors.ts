@@ -56,6 +56,8 @@ export interface AuthErrorInit {
   scope?: string | undefined
   /** Seconds, for `metadata_unavailable`. */
   retryAfter?: number | undefined
+  /** RFC 9728: the protected-resource metadata URL that challenges point to. */
+  resourceMetadata?: string | undefined
   cause?: unknown
 }
 
@@ -88,9 +90,11 @@ export class AuthError extends Error {
   readonly headers: Readonly<Record<string, string>>
   /** Makes error handlers (Express's `expose`, Fastify's) show `message` to the client: it is safe. */
   readonly expose = true
+  readonly #init: AuthErrorInit
 
   constructor(code: AuthErrorCode, init: AuthErrorInit) {
     super(init.description, init.cause === undefined ? undefined : { cause: init.cause })
+    this.#init = init
     const row = TABLE[code]
     this.code = code
     this.status = row.status
@@ -104,11 +108,12 @@ export class AuthError extends Error {
     } else {
       this.wwwAuthenticate = buildChallenge(
         row.error === undefined
-          ? {}
+          ? { resourceMetadata: init.resourceMetadata }
           : {
               error: row.error,
               description: init.description,
               scope: row.error === 'insufficient_scope' ? init.scope : undefined,
+              resourceMetadata: init.resourceMetadata,
             },
       )
       headers['WWW-Authenticate'] = this.wwwAuthenticate
@@ -117,6 +122,28 @@ export class AuthError extends Error {
       headers['Retry-After'] = String(Math.max(1, Math.ceil(init.retryAfter ?? 30)))
     }
     this.headers = Object.freeze(headers)
+  }
+
+  /** The `scope` of an `insufficient_scope` challenge: what was required. */
+  get scope(): string | undefined {
+    return this.#init.scope
+  }
+
+  /**
+   * The same refusal with a rebuilt challenge: RFC 9728's `resource_metadata`, and/or `scope` in another form
+   * (the full `<App ID URI>/<name>` form clients must request). Code, status and texts stay.
+   *
+   * @example
+   * throw err.withChallenge({ resourceMetadata: 'https://api.contoso.com/.well-known/oauth-protected-resource' })
+   */
+  withChallenge(extra: { resourceMetadata?: string | undefined; scope?: string | undefined }): AuthError {
+    const copy = new AuthError(this.code, {
+      ...this.#init,
+      ...(extra.resourceMetadata !== undefined ? { resourceMetadata: extra.resourceMetadata } : {}),
+      ...(extra.scope !== undefined ? { scope: extra.scope } : {}),
+    })
+    if (this.stack !== undefined) copy.stack = this.stack
+    return copy
   }
 
   /** The JSON body adapters send: `{ error, error_description }`. */

@@ -1,4 +1,4 @@
-export { type Access, authorize } from './access.js'
+export { type Access, authorize, type DecisionSink } from './access.js'
 export { type AccessContext, enforce } from './audit.js'
 export { type AuthenticateOptions, authenticate } from './authenticate.js'
 export { extractBearerToken, MAX_TOKEN_LENGTH } from './bearer.js'
@@ -31,5 +31,10 @@ export {
 export type { IdentityType, Principal } from './principal.js'
 export { authorizationOf, type HeaderSource, type RequestShape } from './request-shape.js'
 export { check, type Decision, type DecisionMatch, type Requirement } from './requirements.js'
+export {
+  createResourceMetadata,
+  type ResourceMetadata,
+  type ResourceMetadataOptions,
+} from './resource-metadata.js'
 export { createValidator, type Validator } from './validator.js'
 export { useValidator, type ValidatorSource } from './validator-source.js'

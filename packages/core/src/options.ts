@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { AuthEventHandler } from './events.js'
+import { resourceMetadataSchema } from './resource-metadata.js'
 import { formatIssues } from './zod-errors.js'
 
 export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -120,6 +121,7 @@ const schema = z
         maxBytes: 512 * 1024,
         maxStale: 24 * 60 * 60_000,
       }),
+    resourceMetadata: resourceMetadataSchema.optional(),
     fetch: z
       .custom<typeof fetch>((v) => typeof v === 'function', {
         error: 'fetch must be a fetch-compatible function',

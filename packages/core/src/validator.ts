@@ -15,6 +15,7 @@ import { type AuthEvent, safeEmit } from './events.js'
 import { issuerMatches, issuerVersion, metadataUrl, type TenantMode, tenantOfIssuer } from './issuer.js'
 import { CLOUD_AUTHORITIES, GUID, parseValidatorOptions, type ValidatorOptions } from './options.js'
 import { type Principal, readClaimFacts, toPrincipal } from './principal.js'
+import { createResourceMetadata, type ResourceMetadata } from './resource-metadata.js'
 import { TokenCache } from './token-cache.js'
 import { decodeToken } from './token-format.js'
 import { TrustSource } from './trust-source.js'
@@ -35,6 +36,11 @@ export interface Validator {
   emit(event: Omit<AuthEvent, 'at'> & { at?: Date }): void
   /** Stops the background key refresh timers. The validator keeps working, on demand only. */
   close(): void
+  /**
+   * RFC 9728 protected-resource metadata, when the `resourceMetadata` option is set: adapters serve
+   * `document` at `paths`, and every challenge names `url` in `resource_metadata`.
+   */
+  readonly resourceMetadata: ResourceMetadata | undefined
   /** How many metadata + key-set refreshes were attempted, per token version; for diagnostics. */
   readonly stats: { readonly refreshes: number; readonly cachedTokens: number }
 }
@@ -239,6 +245,14 @@ export function createValidator(options: ValidatorOptions): Validator {
     async warm() {
       await Promise.all([...sources.values()].map((s) => s.current()))
     },
+    resourceMetadata:
+      o.resourceMetadata === undefined
+        ? undefined
+        : createResourceMetadata(o.resourceMetadata, {
+            authority,
+            tenant: mode.tenant,
+            audiences: [...audiences],
+          }),
     emit(event) {
       if (o.onEvent !== undefined) safeEmit(o.onEvent, { ...event, at: event.at ?? new Date(now()) })
     },

@@ -4,10 +4,12 @@ import {
   AuthError,
   authenticate,
   authorize,
+  ConfigurationError,
   isAuthError,
   type Policy,
   type Principal,
   type Requirement,
+  type ResourceMetadata,
   useValidator,
   type Validator,
   type ValidatorSource,
@@ -44,7 +46,12 @@ export function entraAuth(options: EntraAuthOptions): RequestHandler {
   const { optional = false, ...rest } = options
   const { validator } = useValidator(rest as ValidatorSource)
   const mode = { optional }
-  return function entraAuthMiddleware(req: Request, _res: Response, next: NextFunction): void {
+  const metadata = validator.resourceMetadata
+  return function entraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
+    if (metadata !== undefined && metadata.paths.includes(req.path)) {
+      serveMetadata(metadata, req, res)
+      return
+    }
     ;(req as WithValidator)[VALIDATOR] = validator
     authenticate(validator, { headers: req.rawHeaders, url: req.url, body: req.body }, mode).then(
       (principal) => {
@@ -53,6 +60,31 @@ export function entraAuth(options: EntraAuthOptions): RequestHandler {
       },
       next,
     )
+  }
+}
+
+function serveMetadata(metadata: ResourceMetadata, req: Request, res: Response): void {
+  const answer = metadata.respond(req.method)
+  res.status(answer.status).set(answer.headers).end(answer.body)
+}
+
+/**
+ * Serves the validator's RFC 9728 protected-resource metadata at its paths, for apps whose `entraAuth()` is
+ * not mounted at the root (`app.use('/mcp', ...)`). `entraAuth()` at the root serves it by itself.
+ *
+ * @example
+ * app.use(resourceMetadataHandler(validator))
+ */
+export function resourceMetadataHandler(validator: Validator): RequestHandler {
+  const metadata = validator.resourceMetadata
+  if (metadata === undefined) {
+    throw new ConfigurationError(
+      'entraguard: resourceMetadataHandler() needs a validator created with the resourceMetadata option',
+    )
+  }
+  return function entraResourceMetadata(req: Request, res: Response, next: NextFunction): void {
+    if (metadata.paths.includes(req.path)) serveMetadata(metadata, req, res)
+    else next()
   }
 }
 
@@ -83,7 +115,7 @@ function guard(name: string, access: (req: Request) => Access): RequestHandler {
       return
     }
     try {
-      authorize(principal, access(req), contextOf(req), validator.emit)
+      authorize(principal, access(req), contextOf(req), validator)
       next()
     } catch (err) {
       next(err)

@@ -8,7 +8,9 @@ import {
   isAuthError,
   type Policy,
   type Principal,
+  type ResourceMetadata,
   useValidator,
+  type Validator,
   type ValidatorSource,
 } from '@entraguard/core'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
@@ -115,6 +117,23 @@ function reject(reply: FastifyReply, err: AuthError): FastifyReply {
   return reply.code(err.status).headers(err.headers).send(err.toJSON())
 }
 
+// HEAD comes with GET (Fastify's exposeHeadRoutes); other methods get the document's 405 like elsewhere.
+const METADATA_METHODS = ['GET', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE']
+
+function serveMetadata(app: FastifyInstance, metadata: ResourceMetadata): void {
+  for (const url of metadata.paths) {
+    app.route({
+      method: METADATA_METHODS,
+      url,
+      config: { auth: false },
+      handler: async (request, reply) => {
+        const answer = metadata.respond(request.method)
+        return reply.code(answer.status).headers(answer.headers).send(answer.body)
+      },
+    })
+  }
+}
+
 const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyInstance, options) => {
   const { defaultRequirement = {}, optional = false, policy, ...rest } = options
   const { validator, owned } = useValidator(rest as ValidatorSource)
@@ -132,6 +151,7 @@ const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyIn
   app.addHook('onClose', async () => {
     if (owned) validator.close()
   })
+  if (validator.resourceMetadata !== undefined) serveMetadata(app, validator.resourceMetadata)
 
   app.addHook('onRequest', async (request, reply) => {
     const config = request.routeOptions.config as unknown as Record<string | symbol, unknown> | undefined
@@ -149,7 +169,7 @@ const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyIn
       if (principal === undefined) return
       request.auth = principal
       const context: AccessContext = { method: request.method, route: request.routeOptions.url }
-      authorize(principal, requirement.access(request), context, validator.emit)
+      authorize(principal, requirement.access(request), context, validator)
     } catch (err) {
       if (!isAuthError(err)) throw err
       return reject(reply, err)
@@ -166,5 +186,25 @@ const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyIn
  * app.get('/stocks', { config: { auth: { roles: ['Stocks.Read'] } } }, handler)
  */
 export const entraAuth = fp(plugin, { name: '@entraguard/fastify', fastify: '4.x || 5.x' })
+
+/**
+ * Serves the validator's RFC 9728 protected-resource metadata at its paths, for apps that register
+ * `entraAuth` inside a prefixed plugin. `entraAuth` registered at the root serves it by itself.
+ *
+ * @example
+ * await app.register(resourceMetadataHandler(validator))
+ */
+export function resourceMetadataHandler(validator: Validator): FastifyPluginAsync {
+  const metadata = validator.resourceMetadata
+  if (metadata === undefined) {
+    throw new ConfigurationError(
+      'entraguard: resourceMetadataHandler() needs a validator created with the resourceMetadata option',
+    )
+  }
+  return fp(async (app: FastifyInstance) => serveMetadata(app, metadata), {
+    name: '@entraguard/fastify/resource-metadata',
+    fastify: '4.x || 5.x',
+  })
+}
 export default entraAuth
 export { AuthError, type Principal } from '@entraguard/core'
