@@ -15,6 +15,7 @@ export default defineConfig({
       { find: /^@entraguard\/azure-functions$/, replacement: src('azure-functions') },
       { find: /^@entraguard\/hono$/, replacement: src('hono') },
       { find: /^@entraguard\/mcp$/, replacement: src('mcp') },
+      { find: /^@entraguard\/cli$/, replacement: src('cli') },
     ],
   },
   test: {
