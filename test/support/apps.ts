@@ -14,10 +14,24 @@ import express5 from 'express'
 import express4 from 'express4'
 import fastify5 from 'fastify'
 import fastify4 from 'fastify4'
+import { startNestApi } from './app-nestjs.js'
 import { scenarioPolicy } from './scenario.js'
 
-export type Framework = 'express5' | 'express4' | 'fastify5' | 'fastify4'
-export const FRAMEWORKS: Framework[] = ['express5', 'express4', 'fastify5', 'fastify4']
+export type Framework =
+  | 'express5'
+  | 'express4'
+  | 'fastify5'
+  | 'fastify4'
+  | 'nestjs-express'
+  | 'nestjs-fastify'
+export const FRAMEWORKS: Framework[] = [
+  'express5',
+  'express4',
+  'fastify5',
+  'fastify4',
+  'nestjs-express',
+  'nestjs-fastify',
+]
 
 /** A running API of the scenario on 127.0.0.1:0. */
 export interface RunningApi {
@@ -39,6 +53,8 @@ export async function startApi(
   validator: Validator,
   events: AuthEvent[],
 ): Promise<RunningApi> {
+  if (framework === 'nestjs-express') return startNestApi('express', validator, events)
+  if (framework === 'nestjs-fastify') return startNestApi('fastify', validator, events)
   if (framework === 'express5' || framework === 'express4') {
     const make = (framework === 'express5' ? express5 : express4) as unknown as typeof express5
     const app = make()

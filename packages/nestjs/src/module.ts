@@ -1,0 +1,147 @@
+import { type Policy, useValidator, type Validator, type ValidatorSource } from '@entraguard/core'
+import {
+  type DynamicModule,
+  type FactoryProvider,
+  Inject,
+  Logger,
+  Module,
+  type ModuleMetadata,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+  type Provider,
+} from '@nestjs/common'
+import { APP_FILTER, APP_GUARD, HttpAdapterHost } from '@nestjs/core'
+import { EntraAuthExceptionFilter } from './exception-filter.js'
+import { EntraAuthGuard } from './guard.js'
+import { ENTRA_AUTH_OPTIONS, ENTRA_POLICY, ENTRA_VALIDATOR } from './tokens.js'
+
+/** Options of {@link EntraAuthModule.forRoot}: validator options or `{ validator }`, plus the module's own. */
+export type EntraAuthModuleOptions = ValidatorSource & {
+  /** The RBAC policy that `@Permission()` checks. */
+  policy?: Policy | undefined
+  /** Fetch metadata and keys when the app starts (in the background: a failure is logged, never thrown). Default true. */
+  warm?: boolean | undefined
+}
+
+/** How the guard is installed; given to `forRoot` / `forRootAsync` directly, never through a factory. */
+export interface EntraAuthGuardOptions {
+  /** Register {@link EntraAuthGuard} as a global guard (`APP_GUARD`). Default true; false → `@UseGuards(EntraAuthGuard)`. */
+  globalGuard?: boolean | undefined
+}
+
+/** Options of {@link EntraAuthModule.forRootAsync}: the options come from a factory (e.g. over `ConfigService`). */
+export interface EntraAuthModuleAsyncOptions extends EntraAuthGuardOptions {
+  imports?: ModuleMetadata['imports']
+  inject?: FactoryProvider['inject']
+  useFactory: (...args: any[]) => EntraAuthModuleOptions | Promise<EntraAuthModuleOptions>
+}
+
+const SOURCE = Symbol('entraguard.nestjs.validator-source')
+type Source = { validator: Validator; owned: boolean }
+
+/**
+ * The global NestJS module of entraguard: provides the validator ({@link ENTRA_VALIDATOR}) and the policy
+ * ({@link ENTRA_POLICY}), installs {@link EntraAuthGuard} as a global guard (every route needs a valid
+ * token unless `@Public()`) and {@link EntraAuthExceptionFilter}, which answers refusals with their
+ * `WWW-Authenticate` / `Retry-After` headers on Express and Fastify alike.
+ *
+ * @example
+ * @Module({ imports: [EntraAuthModule.forRoot({ tenant: 'contoso.onmicrosoft.com', audience: 'api://stock-api' })] })
+ * export class AppModule {}
+ */
+@Module({})
+export class EntraAuthModule implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+  private static readonly logger = new Logger('EntraAuthModule')
+
+  constructor(
+    @Inject(SOURCE) private readonly source: Source,
+    @Inject(ENTRA_AUTH_OPTIONS) private readonly options: EntraAuthModuleOptions,
+    @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  /**
+   * Registers the module with options known up front.
+   *
+   * @example
+   * EntraAuthModule.forRoot({ tenant: process.env.TENANT_ID, audience: ['api://stock-api'], policy })
+   */
+  static forRoot(options: EntraAuthModuleOptions & EntraAuthGuardOptions): DynamicModule {
+    const { globalGuard, ...rest } = options
+    return EntraAuthModule.build([{ provide: ENTRA_AUTH_OPTIONS, useValue: rest }], [], globalGuard)
+  }
+
+  /**
+   * Registers the module with options from a factory, e.g. read from `ConfigService`.
+   *
+   * @example
+   * EntraAuthModule.forRootAsync({
+   *   imports: [ConfigModule],
+   *   inject: [ConfigService],
+   *   useFactory: (config: ConfigService) => ({ tenant: config.get('TENANT_ID'), audience: config.get('API_AUDIENCE') }),
+   * })
+   */
+  static forRootAsync(options: EntraAuthModuleAsyncOptions): DynamicModule {
+    const { imports = [], inject = [], useFactory, globalGuard } = options
+    return EntraAuthModule.build([{ provide: ENTRA_AUTH_OPTIONS, useFactory, inject }], imports, globalGuard)
+  }
+
+  private static build(
+    optionsProviders: Provider[],
+    imports: NonNullable<ModuleMetadata['imports']>,
+    globalGuard: boolean | undefined,
+  ): DynamicModule {
+    const providers: Provider[] = [
+      ...optionsProviders,
+      {
+        provide: SOURCE,
+        useFactory: ({ policy: _p, warm: _w, ...source }: EntraAuthModuleOptions): Source =>
+          useValidator(source as ValidatorSource),
+        inject: [ENTRA_AUTH_OPTIONS],
+      },
+      { provide: ENTRA_VALIDATOR, useFactory: (s: Source) => s.validator, inject: [SOURCE] },
+      {
+        provide: ENTRA_POLICY,
+        useFactory: (o: EntraAuthModuleOptions) => o.policy ?? null,
+        inject: [ENTRA_AUTH_OPTIONS],
+      },
+      EntraAuthGuard,
+      { provide: APP_FILTER, useClass: EntraAuthExceptionFilter },
+    ]
+    if (globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: EntraAuthGuard })
+    return {
+      module: EntraAuthModule,
+      global: true,
+      imports,
+      providers,
+      exports: [ENTRA_VALIDATOR, ENTRA_POLICY, ENTRA_AUTH_OPTIONS, EntraAuthGuard],
+    }
+  }
+
+  /** Serves the validator's RFC 9728 metadata document, when it has one, at its paths (no token needed). */
+  onModuleInit(): void {
+    const metadata = this.source.validator.resourceMetadata
+    const http = this.adapterHost.httpAdapter
+    if (metadata === undefined || http === undefined) return
+    for (const path of metadata.paths) {
+      http.all(path, (request: { method: string }, response: unknown) => {
+        const answer = metadata.respond(request.method)
+        for (const [name, value] of Object.entries(answer.headers)) http.setHeader(response, name, value)
+        http.reply(response, answer.body, answer.status)
+      })
+    }
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.options.warm === false) return
+    this.source.validator.warm().catch((err: Error) => {
+      EntraAuthModule.logger.warn(
+        `signing keys not fetched yet (requests get 503 until they are): ${err.message}`,
+      )
+    })
+  }
+
+  onModuleDestroy(): void {
+    if (this.source.owned) this.source.validator.close()
+  }
+}
