@@ -14,6 +14,8 @@ import express5 from 'express'
 import express4 from 'express4'
 import fastify5 from 'fastify'
 import fastify4 from 'fastify4'
+import { startFunctionsApi } from './app-azure-functions.js'
+import { startHonoApi } from './app-hono.js'
 import { startNestApi } from './app-nestjs.js'
 import { scenarioPolicy } from './scenario.js'
 
@@ -24,6 +26,8 @@ export type Framework =
   | 'fastify4'
   | 'nestjs-express'
   | 'nestjs-fastify'
+  | 'hono'
+  | 'azure-functions'
 export const FRAMEWORKS: Framework[] = [
   'express5',
   'express4',
@@ -31,6 +35,8 @@ export const FRAMEWORKS: Framework[] = [
   'fastify4',
   'nestjs-express',
   'nestjs-fastify',
+  'hono',
+  'azure-functions',
 ]
 
 /** A running API of the scenario on 127.0.0.1:0. */
@@ -53,6 +59,8 @@ export async function startApi(
   validator: Validator,
   events: AuthEvent[],
 ): Promise<RunningApi> {
+  if (framework === 'hono') return startHonoApi(validator, events)
+  if (framework === 'azure-functions') return startFunctionsApi(validator, events)
   if (framework === 'nestjs-express') return startNestApi('express', validator, events)
   if (framework === 'nestjs-fastify') return startNestApi('fastify', validator, events)
   if (framework === 'express5' || framework === 'express4') {

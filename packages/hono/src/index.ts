@@ -1,1 +1,9 @@
-export {}
+export { AuthError, isAuthError, type Principal } from '@entraguard/core'
+export {
+  type EntraAuthEnv,
+  type EntraAuthOptions,
+  entraAuth,
+  type OptionalEntraAuthEnv,
+} from './entra-auth.js'
+export { requireAuth, requirePermission, requireRoles, requireScopes } from './guards.js'
+export { resourceMetadataHandler } from './resource-metadata.js'
