@@ -1,8 +1,13 @@
 // `pnpm demo`: the whole story on one machine, with no Azure account.
 // An emulated Entra ID + IMDS serves managed-identity tokens; VMs get them through the real
-// @azure/identity client and call the stock-tracking API, which allows or denies by app role and RBAC.
-import { readFile } from 'node:fs/promises'
+// @azure/identity client, an AKS pod through workload identity, and they call the stock-tracking API,
+// which allows or denies by app role and RBAC. Then a role is assigned while everything runs, and shows
+// only once IMDS's token cache lets go of the old token.
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { type AuthEvent, createValidator, loadPolicy } from '@entraguard/core'
 import { startEmulator } from '@entraguard/emulator'
 import { createExpressStockApi } from './stock-api/express-app.js'
@@ -28,7 +33,9 @@ for (const name of [
 }
 
 const config = JSON.parse(await readFile(new URL('./stock-api/emulator.json', import.meta.url), 'utf8'))
-const emu = await startEmulator(config)
+// https, as workload identity's client requires; IMDS stays plain http, as on Azure. IMDS reuses a token
+// for 1 s here (about 24 h on Azure), so the role change below shows within the demo.
+const emu = await startEmulator({ ...config, https: true, imdsTokenCache: { lifetime: 1 } })
 process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = emu.imdsEndpoint
 process.env.AZURE_TOKEN_CREDENTIALS = 'ManagedIdentityCredential'
 process.env.NO_PROXY = '127.0.0.1,localhost'
@@ -38,7 +45,8 @@ const events: AuthEvent[] = []
 const validator = createValidator({
   tenant: 'contoso.onmicrosoft.com',
   audience: ['api://stock-api', '6e74172b-be56-4843-9ff4-e66a39bb12e3'],
-  authority: emu.authority,
+  // The same directory over the emulator's plain-http listener: this process cannot be given its certificate.
+  authority: emu.httpAuthority,
   // Entra publishes new keys well before it signs with them; the emulator switches at once, so let an
   // unknown kid trigger a refresh after 1 s instead of the production 5 minutes.
   jwks: { cooldown: 1_000 },
@@ -63,6 +71,52 @@ const fromVm = (name: string): TokenSource => ({
   token: async () => (await vm(name).getToken('api://stock-api/.default')).token,
 })
 const minted = (label: string, make: () => string): TokenSource => ({ label, token: async () => make() })
+
+/** A client with no token cache of its own (curl, a shell script): every call asks IMDS. */
+const curlImds = (name: string, label: string): TokenSource => ({
+  label,
+  token: async () => {
+    const url = `${emu.imdsEndpoint}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=api://stock-api&client_id=${identity(name).clientId}`
+    return ((await (await fetch(url, { headers: { Metadata: 'true' } })).json()) as { access_token: string })
+      .access_token
+  },
+})
+
+// The AKS pod: its own process (NODE_EXTRA_CA_CERTS is read at start), the webhook's variables, the
+// kubelet's projected token file, and the real WorkloadIdentityCredential. Started now, awaited later.
+const podDir = await mkdtemp(join(tmpdir(), 'entraguard-demo-'))
+await writeFile(join(podDir, 'ca.pem'), emu.caCertificate ?? '')
+emu.mintServiceAccountToken({
+  cluster: 'aks-prod',
+  namespace: 'trading',
+  serviceAccount: 'quotes',
+  file: join(podDir, 'token'),
+})
+const podScript = `import { WorkloadIdentityCredential } from '@azure/identity'
+const { token } = await new WorkloadIdentityCredential({ disableInstanceDiscovery: true }).getToken('api://stock-api/.default')
+process.stdout.write(token)`
+const podEnv: NodeJS.ProcessEnv = {}
+for (const [k, v] of Object.entries(process.env)) if (!/^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(k)) podEnv[k] = v
+const podToken = new Promise<string>((resolve, reject) =>
+  execFile(
+    process.execPath,
+    ['--input-type=module', '-e', podScript],
+    {
+      cwd: new URL('.', import.meta.url),
+      timeout: 30_000,
+      env: {
+        ...podEnv,
+        NODE_EXTRA_CA_CERTS: join(podDir, 'ca.pem'),
+        AZURE_AUTHORITY_HOST: emu.authority,
+        AZURE_TENANT_ID: emu.tenantId,
+        AZURE_CLIENT_ID: identity('quotes-pod').clientId,
+        AZURE_FEDERATED_TOKEN_FILE: join(podDir, 'token'),
+      },
+    },
+    (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout)),
+  ),
+)
+podToken.catch(() => {})
 
 interface Row {
   call: string
@@ -146,8 +200,56 @@ await call(
   401,
 )
 
+await call(
+  { label: 'quotes-pod (AKS, WorkloadIdentityCredential)', token: () => podToken },
+  'GET',
+  '/stocks',
+  200,
+)
+// A pod whose service account has no federated credential: Entra refuses the exchange itself.
+const exchange = await fetch(`${emu.httpAuthority}/${emu.tenantId}/oauth2/v2.0/token`, {
+  method: 'POST',
+  body: new URLSearchParams({
+    client_id: identity('quotes-pod').clientId,
+    scope: 'api://stock-api/.default',
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: emu.mintServiceAccountToken({ namespace: 'trading', serviceAccount: 'intruder' }),
+  }),
+})
+rows.push({
+  call: 'POST /{tenant}/oauth2/v2.0/token',
+  caller: 'pod trading/intruder (no federated credential)',
+  expected: 401,
+  status: exchange.status,
+  reason: ((await exchange.json()) as { error_description: string }).error_description.replace(
+    / https:.*/,
+    '',
+  ),
+})
+
+// "I assigned the role and nothing changed": IMDS hands out its cached token until it lets go.
+const readerCurl = (label: string) => curlImds('reader-vm', `reader-vm (curl to IMDS), ${label}`)
+await call(readerCurl('before the assignment'), 'POST', '/stocks', 403, {
+  symbol: 'AMD',
+  name: 'AMD',
+  price: 160,
+})
+emu.assignAppRole({ principal: 'reader-vm', app: 'api://stock-api', role: 'Stocks.Write' })
+await call(readerCurl('assigned, cached token'), 'POST', '/stocks', 403, {
+  symbol: 'AMD',
+  name: 'AMD',
+  price: 160,
+})
+
 emu.rotateKeys()
-await new Promise((r) => setTimeout(r, 1_100)) // past the demo's kid-miss cooldown
+// Past the demo's kid-miss cooldown and IMDS's 1-s cache.
+await new Promise((r) => setTimeout(r, 1_100))
+await call(readerCurl('after the cache expired'), 'POST', '/stocks', 201, {
+  symbol: 'AMD',
+  name: 'AMD',
+  price: 160,
+})
 await call({ ...reader, label: 'reader-vm, token from before the rotation' }, 'GET', '/stocks', 200)
 await call(
   { ...fromVm('night-vm'), label: 'night-vm, first token after the rotation' },
@@ -159,15 +261,16 @@ await call(
 server.close()
 validator.close()
 await emu.close()
+await rm(podDir, { recursive: true, force: true })
 
-const widths = { call: 32, caller: 44, status: 8 }
+const widths = { call: 32, caller: 50, status: 8 }
 const line = (r: { call: string; caller: string; status: string; reason: string }) =>
   `${r.call.padEnd(widths.call)} ${r.caller.padEnd(widths.caller)} ${r.status.padEnd(widths.status)} ${r.reason}`
 console.log(
-  `\nentraguard demo: VMs with managed identities call the stock API (emulated Entra ID at ${emu.authority})\n`,
+  `\nentraguard demo: VMs and an AKS pod call the stock API (emulated Entra ID at ${emu.authority})\n`,
 )
 console.log(line({ call: 'call', caller: 'caller', status: 'status', reason: 'reason' }))
-console.log('-'.repeat(130))
+console.log('-'.repeat(136))
 let failed = 0
 for (const r of rows) {
   const ok = r.status === r.expected

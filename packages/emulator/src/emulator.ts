@@ -8,8 +8,20 @@ import {
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { type EmulatorConfig, type EmulatorOptions, resolveConfig, type Tenant, type User } from './config.js'
-import { createDirectory } from './directory.js'
+import { ADMIN_PATH, type AdminOperations, adminEndpoint } from './admin.js'
+import { type ClusterIssuer, createClusterIssuer, type ServiceAccountTokenOptions } from './clusters.js'
+import {
+  type App,
+  type AppOptions,
+  type EmulatorConfig,
+  type EmulatorOptions,
+  type Identity,
+  type IdentityOptions,
+  resolveConfig,
+  type Tenant,
+  type User,
+} from './config.js'
+import { type AppRoleAssignment, createDirectory } from './directory.js'
 import { aadError, sendJson } from './http.js'
 import { createSigningKey, createTlsCertificate } from './keys.js'
 import { createManagedIdentityEndpoints } from './managed-identity.js'
@@ -68,10 +80,38 @@ export interface Emulator {
   failNextTokenRequests(fault: { times: number; status: number; retryAfter?: number }): void
   /** The requests seen (the last 5,000 to 10,000): method and path (no query, no secrets). */
   readonly requests: readonly { method: string; path: string }[]
+  /**
+   * The same endpoints over plain http. Equals `authority` unless `https: true`; then it is a second
+   * loopback listener, where `imdsEndpoint` and `appServiceEndpoint` live (they are plain http on Azure
+   * too), for clients and validators that cannot be given the emulator's certificate.
+   */
+  readonly httpAuthority: string
+  /** The admin endpoint's URL (`<httpAuthority>/_emulator`), for `entraguard-emulator assign --emulator`. */
+  readonly adminEndpoint: string
+  /** A cluster's service-account token issuer URL (OpenID discovery and keys served by the emulator). */
+  clusterIssuer(cluster: string): string
+  /** Signs a Kubernetes service-account token as the cluster's kubelet projects it (and writes it to `file`). */
+  mintServiceAccountToken(options: ServiceAccountTokenOptions): string
+  /** Gives a managed identity or client app an app role now; tokens issued from now on carry it. */
+  assignAppRole(assignment: AppRoleAssignment): void
+  /** Takes an app role away now; tokens issued earlier keep it until they expire. */
+  removeAppRoleAssignment(assignment: AppRoleAssignment): void
+  /** Empties IMDS's token cache (or one identity's part of it), as restarting the identity would. */
+  clearTokenCache(identity?: string): void
+  /** Adds a managed identity to the running directory; validated like the configuration. */
+  addIdentity(options: IdentityOptions): Identity
+  /** Removes a managed identity: IMDS answers "Identity not found" for it from now on. */
+  removeIdentity(ref: string): Identity
+  /** Adds an app registration to the running directory; validated like the configuration. */
+  addApp(options: AppOptions): App
+  /** Removes an app registration and every assignment of its roles. */
+  removeApp(ref: string): App
   close(): Promise<void>
 }
 
 const IMDS_PATH = /^\/metadata\/identity\/oauth2\/token\/?$/i
+// Microsoft's own samples write /MSI/token and `${IDENTITY_ENDPOINT}/?resource=…`.
+const APP_SERVICE_PATH = /^\/msi\/token\/?$/i
 const MAX_URL = 8 * 1024
 
 /**
@@ -92,11 +132,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const tls = config.https ? createTlsCertificate() : undefined
   const defaultTenant = config.tenants[0] as Tenant
   const { findTenant, findApp, findIdentity, keyFor, lifetimeFor } = dir
+  const clusters = new Map<string, ClusterIssuer>()
+  let admin: AdminOperations | undefined
 
   // ---- Router --------------------------------------------------------------------------------------
 
-  let base = ''
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, base: string): Promise<void> {
     if ((req.url ?? '').length > MAX_URL) {
       sendJson(res, 414, { error: 'invalid_request', error_description: 'URI too long' })
       return
@@ -112,7 +153,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     // A long-running emulator (the CLI) keeps only the recent history.
     if (requests.length > 10_000) requests.splice(0, requests.length - 5_000)
     if (IMDS_PATH.test(url.pathname)) return managedIdentity.imds(req, res, url)
-    if (url.pathname === '/msi/token') return managedIdentity.appService(req, res, url)
+    if (APP_SERVICE_PATH.test(url.pathname)) return managedIdentity.appService(req, res, url)
+    if (url.pathname.startsWith(`${ADMIN_PATH}/`) && admin !== undefined)
+      return adminEndpoint(admin, req, res, url)
+    const k = /^\/clusters\/([a-z0-9-]+)\/(\.well-known\/openid-configuration|openid\/v1\/jwks)$/.exec(
+      url.pathname,
+    )
+    const cluster = k === null ? undefined : clusters.get(k[1] as string)
+    if (k !== null && cluster !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      sendJson(res, 200, k[2] === 'openid/v1/jwks' ? cluster.keySet() : cluster.discovery())
+      return
+    }
     const m =
       /^\/([^/]+)\/(?:(v2\.0\/)?\.well-known\/openid-configuration|discovery\/(v2\.0\/)?keys|oauth2\/(v2\.0\/)?token)$/.exec(
         url.pathname,
@@ -143,7 +194,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         sendJson(res, 405, { error: 'invalid_request', error_description: 'Use POST' }, { allow: 'POST' })
         return
       }
-      return tokenEndpoint(dir, req, res, tenant, m[4] !== undefined)
+      return tokenEndpoint(dir, clusters, req, res, tenant, m[4] !== undefined)
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendJson(res, 405, { error: 'invalid_request', error_description: 'Use GET' }, { allow: 'GET' })
@@ -160,8 +211,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     sendJson(res, 200, keySet(dir, m[3] !== undefined, url.searchParams.get('appid')))
   }
 
-  const listener = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch((err: unknown) => {
+  const listenerFor = (base: () => string) => (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res, base()).catch((err: unknown) => {
       if (!res.headersSent)
         sendJson(res, 500, {
           error: 'server_error',
@@ -170,21 +221,74 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       else res.destroy()
     })
   }
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  async function listen(server: Server, port: number): Promise<number> {
+    server.listen(port, config.host)
+    await once(server, 'listening')
+    return (server.address() as AddressInfo).port
+  }
+  let base = ''
+  let plainBase = ''
   const server: Server =
     tls === undefined
-      ? createHttpServer(listener)
-      : createHttpsServer({ cert: tls.cert, key: tls.key }, listener)
-  server.listen(config.port, config.host)
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host
-  base = `${tls === undefined ? 'http' : 'https'}://${host}:${port}`
+      ? createHttpServer(listenerFor(() => base))
+      : createHttpsServer(
+          { cert: tls.cert, key: tls.key },
+          listenerFor(() => base),
+        )
+  base = `${tls === undefined ? 'http' : 'https'}://${host}:${await listen(server, config.port)}`
+  // With TLS, IMDS and App Service stay plain http, as on Azure, on a second loopback port.
+  const plain: Server | undefined =
+    tls === undefined ? undefined : createHttpServer(listenerFor(() => plainBase))
+  plainBase = plain === undefined ? base : `http://${host}:${await listen(plain, 0)}`
+  for (const c of config.clusters) clusters.set(c.name, createClusterIssuer(c, base))
+
+  const issuerOf = (name: string | undefined, what: string): ClusterIssuer => {
+    const found =
+      name === undefined ? (clusters.size === 1 ? [...clusters.values()][0] : undefined) : clusters.get(name)
+    if (found === undefined)
+      throw new Error(
+        name === undefined
+          ? `${what}: name the cluster (configured: ${[...clusters.keys()].join(', ') || 'none'})`
+          : `${what}: no cluster '${name}' (configured: ${[...clusters.keys()].join(', ') || 'none'})`,
+      )
+    return found
+  }
+  const clearTokenCache = (ref?: string) => {
+    if (ref === undefined) return managedIdentity.clearCache()
+    const identity = findIdentity(ref)
+    if (identity === undefined) throw new Error(`clearTokenCache: no managed identity '${ref}'`)
+    managedIdentity.clearCache(identity)
+  }
+  const removeIdentity = (ref: string) => {
+    const identity = dir.removeIdentity(ref)
+    managedIdentity.clearCache(identity)
+    return identity
+  }
+  admin = {
+    assignAppRole: (a) => dir.assignAppRole(a),
+    removeAppRoleAssignment: (a) => dir.removeAppRoleAssignment(a),
+    clearTokenCache,
+    addIdentity: (o) => dir.addIdentity(o),
+    removeIdentity,
+    addApp: (o) => dir.addApp(o),
+    removeApp: (ref) => dir.removeApp(ref),
+    rotateKeys: () => dir.rotate(),
+    directory: () => ({
+      tenants: config.tenants,
+      apps: config.apps.map(({ secrets: _secrets, ...app }) => app),
+      identities: config.identities,
+      clusters: [...clusters.values()].map((c) => ({ name: c.name, issuer: c.issuer })),
+    }),
+  }
 
   return {
     authority: base,
     tenantId: defaultTenant.id,
-    imdsEndpoint: base,
-    appServiceEndpoint: `${base}/msi/token`,
+    imdsEndpoint: plainBase,
+    appServiceEndpoint: `${plainBase}/msi/token`,
+    httpAuthority: plainBase,
+    adminEndpoint: `${plainBase}${ADMIN_PATH}`,
     appServiceSecret,
     caCertificate: tls?.cert,
     config,
@@ -248,10 +352,24 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     rotateKeys: () => dir.rotate(),
     publishedKids: () => dir.published().map((k) => k.kid),
     failNextTokenRequests: (f) => managedIdentity.failNext(f),
+    clusterIssuer: (name) => issuerOf(name, 'clusterIssuer').issuer,
+    mintServiceAccountToken: (o) => issuerOf(o.cluster, 'mintServiceAccountToken').mint(o),
+    assignAppRole: (a) => dir.assignAppRole(a),
+    removeAppRoleAssignment: (a) => dir.removeAppRoleAssignment(a),
+    clearTokenCache,
+    addIdentity: (o) => dir.addIdentity(o),
+    removeIdentity,
+    addApp: (o) => dir.addApp(o),
+    removeApp: (ref) => dir.removeApp(ref),
     async close() {
-      server.closeAllConnections()
-      server.close()
-      await once(server, 'close').catch(() => {})
+      await Promise.all(
+        [server, plain].map(async (s) => {
+          if (s === undefined) return
+          s.closeAllConnections()
+          s.close()
+          await once(s, 'close').catch(() => {})
+        }),
+      )
     },
   }
 }

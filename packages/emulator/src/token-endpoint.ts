@@ -1,12 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Tenant } from './config.js'
+import type { ClusterIssuer } from './clusters.js'
+import type { App, Identity, Tenant } from './config.js'
 import type { Directory } from './directory.js'
+import { checkAssertion, JWT_BEARER } from './federated.js'
 import { aadError, readBody, sendJson, sendUnknownResource } from './http.js'
 import { rolesOn } from './tokens.js'
 
-/** The client-credentials token endpoint (`/{tenant}/oauth2/v2.0/token` and the v1 `/oauth2/token`). */
+/**
+ * The client-credentials token endpoint (`/{tenant}/oauth2/v2.0/token` and the v1 `/oauth2/token`): a
+ * client secret, or a federated client assertion (AKS workload identity) for an app or a user-assigned
+ * managed identity with federated credentials.
+ */
 export async function tokenEndpoint(
   dir: Directory,
+  clusters: ReadonlyMap<string, ClusterIssuer>,
   req: IncomingMessage,
   res: ServerResponse,
   tenant: Tenant | 'multi',
@@ -50,7 +57,9 @@ export async function tokenEndpoint(
     )
     return
   }
-  const client = dir.config.apps.find((a) => a.clientId === clientId?.toLowerCase())
+  const id = clientId?.toLowerCase()
+  const client: App | Identity | undefined =
+    dir.config.apps.find((a) => a.clientId === id) ?? dir.config.identities.find((m) => m.clientId === id)
   if (client === undefined) {
     sendJson(
       res,
@@ -63,7 +72,26 @@ export async function tokenEndpoint(
     )
     return
   }
-  if (secret === null || !client.secrets.includes(secret)) {
+  const assertion = form.get('client_assertion')
+  const federated = form.get('client_assertion_type') === JWT_BEARER && assertion !== null
+  if (federated) {
+    const refusal = checkAssertion(assertion, client.federatedCredentials, clusters)
+    if (refusal !== undefined) {
+      sendJson(res, refusal.status, refusal.body)
+      return
+    }
+  } else if (secret === null && assertion === null) {
+    sendJson(
+      res,
+      401,
+      aadError(
+        'invalid_client',
+        7_000_218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+      ),
+    )
+    return
+  } else if (!('secrets' in client) || secret === null || !client.secrets.includes(secret)) {
     sendJson(
       res,
       401,
@@ -97,6 +125,7 @@ export async function tokenEndpoint(
     return
   }
   const lifetime = dir.lifetimeFor('other')
+  const identity = 'objectId' in client ? client : undefined
   const token = dir.issue(
     {
       tenant,
@@ -105,10 +134,12 @@ export async function tokenEndpoint(
       targetClientId: target.clientId,
       kind: 'app',
       clientId: client.clientId,
-      clientAuth: '1',
-      objectId: dir.servicePrincipalId(client),
+      // A federated assertion authenticates like a certificate.
+      clientAuth: federated ? '2' : '1',
+      objectId: identity?.objectId ?? dir.servicePrincipalId(client as App),
       roles: rolesOn(target, client.appRoleAssignments),
       scopes: [],
+      identity,
       lifetime,
     },
     target,

@@ -11,7 +11,7 @@ const opaque = (n: number) => randomBytes(n).toString('base64url')
 /** Signs a JWT synchronously with RS256. `undefined` claim values are left out. */
 export function signJwt(
   claims: Record<string, unknown>,
-  key: SigningKey,
+  key: Pick<SigningKey, 'kid' | 'privateKey'>,
   header: Record<string, unknown> = {},
 ): string {
   const h = { typ: 'JWT', alg: 'RS256', kid: key.kid, ...header }

@@ -199,23 +199,86 @@ describe('IMDS endpoint', () => {
 })
 
 describe('App Service endpoint', () => {
-  it('needs X-IDENTITY-HEADER and api-version 2019-08-01', async () => {
-    const url = `${emu.appServiceEndpoint}?api-version=2019-08-01&resource=api://stock-api&client_id=${READER}`
-    expect((await fetch(url)).status).toBe(400)
-    expect((await fetch(url, { headers: { 'X-IDENTITY-HEADER': 'wrong' } })).status).toBe(401)
-    const res = await fetch(url, { headers: { 'X-IDENTITY-HEADER': emu.appServiceSecret } })
-    expect(res.status).toBe(200)
-    const body = (await res.json()) as Record<string, unknown>
-    expect(body).toMatchObject({
+  const READER_RES = () => emu.config.identities[0]?.resourceId ?? ''
+  const READER_OID = () => emu.config.identities[0]?.objectId ?? ''
+  const get = async (query: string, headers: Record<string, string>, path = '/msi/token') => {
+    const res = await fetch(`${emu.httpAuthority}${path}?${query}`, { headers })
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+  }
+
+  it('needs X-IDENTITY-HEADER with api-version 2019-08-01 (or later)', async () => {
+    const q = `api-version=2019-08-01&resource=api://stock-api&client_id=${READER}`
+    expect((await get(q, {})).status).toBe(400)
+    expect((await get(q, { 'X-IDENTITY-HEADER': 'wrong' })).status).toBe(401)
+    const ok = await get(q, { 'X-IDENTITY-HEADER': emu.appServiceSecret })
+    expect(ok.status).toBe(200)
+    expect(ok.body).toMatchObject({
       resource: 'api://stock-api',
       token_type: 'Bearer',
       client_id: READER,
       expires_on: expect.stringMatching(/^\d+$/),
+      not_before: expect.stringMatching(/^\d+$/),
     })
-    const wrongVersion = await fetch(url.replace('2019-08-01', '2017-09-01'), {
-      headers: { 'X-IDENTITY-HEADER': emu.appServiceSecret },
+    const later = await get(q.replace('2019-08-01', '2025-01-01'), {
+      'X-IDENTITY-HEADER': emu.appServiceSecret,
     })
-    expect(wrongVersion.status).toBe(400)
+    expect(later.status).toBe(200)
+    const older = await get(q.replace('2019-08-01', '2018-02-01'), {
+      'X-IDENTITY-HEADER': emu.appServiceSecret,
+    })
+    expect(older.status).toBe(400)
+  })
+
+  it.each([
+    ['client_id', () => READER],
+    ['principal_id', () => READER_OID()],
+    ['object_id (alias of principal_id)', () => READER_OID()],
+    ['mi_res_id', () => READER_RES()],
+  ])('selects the identity by %s, as Microsoft documents it', async (selector, value) => {
+    const name = selector.split(' ')[0] as string
+    const r = await get(
+      `resource=api://stock-api&api-version=2019-08-01&${name}=${encodeURIComponent(value())}`,
+      { 'X-IDENTITY-HEADER': emu.appServiceSecret },
+      '/MSI/token/',
+    )
+    expect(r.status).toBe(200)
+    expect(r.body.client_id).toBe(READER)
+  })
+
+  it('answers the older 2017-09-01 protocol: secret header, clientid, expires_on as a date', async () => {
+    const q = `api-version=2017-09-01&resource=api://stock-api&clientid=${READER}`
+    expect((await get(q, { 'X-IDENTITY-HEADER': emu.appServiceSecret })).status).toBe(400)
+    const r = await get(q, { secret: emu.appServiceSecret })
+    expect(r.status).toBe(200)
+    expect(Object.keys(r.body).sort()).toEqual(['access_token', 'expires_on', 'resource', 'token_type'])
+    expect(r.body.expires_on).toMatch(/^\d{2}\/\d{2}\/\d{4} \d{2}:\d{2}:\d{2} (AM|PM) \+00:00$/)
+    const exp = decode(r.body.access_token as string).payload.exp as number
+    const [date, time, half] = (r.body.expires_on as string).split(' ')
+    const [mm, dd, yyyy] = (date as string).split('/').map(Number)
+    const [h, mi, se] = (time as string).split(':').map(Number)
+    const hours = ((h as number) % 12) + (half === 'PM' ? 12 : 0)
+    expect(Date.UTC(yyyy as number, (mm as number) - 1, dd, hours, mi, se) / 1000).toBe(exp)
+  })
+})
+
+describe('IMDS request variants (curl-style, as Microsoft documents them)', () => {
+  it.each([
+    ['client_id', () => READER],
+    ['object_id', () => emu.config.identities[0]?.objectId ?? ''],
+    ['msi_res_id', () => emu.config.identities[0]?.resourceId ?? ''],
+  ])('selects the identity by %s and echoes the selector', async (selector, value) => {
+    const r = await imds(
+      `api-version=2018-02-01&resource=${encodeURIComponent('api://stock-api')}&${selector}=${encodeURIComponent(value())}`,
+    )
+    expect(r.status).toBe(200)
+    expect(r.body.client_id).toBe(READER)
+    if (selector !== 'client_id') expect(r.body[selector]).toBe(value())
+  })
+
+  it('accepts later api-versions (the swagger goes up to 2023-07-01) and refuses earlier ones', async () => {
+    const q = (v: string) => `api-version=${v}&resource=api://stock-api&client_id=${READER}`
+    expect((await imds(q('2023-07-01'))).status).toBe(200)
+    expect((await imds(q('2017-12-01'))).status).toBe(400)
   })
 })
 
