@@ -67,6 +67,11 @@ describe.each([
   ['minimal-fastify.ts', {}],
   ['stock-api/main.ts', { FRAMEWORK: 'express' }],
   ['stock-api/main.ts', { FRAMEWORK: 'fastify' }],
+  ['minimal-nestjs.ts', {}],
+  ['minimal-hono.ts', {}],
+  ['minimal-fetch.ts', {}],
+  ['minimal-azure-functions.ts', {}],
+  ['stock-api/main.ts', { FRAMEWORK: 'nestjs' }],
 ])('example %s %j', (file, env) => {
   it('serves health, admits a VM with the role, refuses without a token', async () => {
     const { base, child } = await startExample(file, env as Record<string, string>)
