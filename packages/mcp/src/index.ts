@@ -1,1 +1,8 @@
-export {}
+export { AuthError, type Principal, type Requirement } from '@entraguard/core'
+export { getPrincipal, toAuthInfo } from './auth-info.js'
+export type { McpRequest, McpRequestHandler } from './mcp-request.js'
+export { type McpAuthOptions, requireMcpAuth } from './require-mcp-auth.js'
+export { requireToolPermission, TOOL_ACCESS_DENIED, ToolAccessError } from './require-tool-permission.js'
+export { resourceMetadataHandler } from './resource-metadata-handler.js'
+export { mcpTokenVerifier } from './token-verifier.js'
+export { calledTools } from './tool-calls.js'
