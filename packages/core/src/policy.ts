@@ -67,6 +67,8 @@ function oneSelector(a: Record<string, unknown>, ctx: z.RefinementCtx): void {
 
 const policySchema = z
   .object({
+    /** Editors' JSON Schema reference (docs/policy.schema.json); ignored. */
+    $schema: z.string().optional(),
     roles: z.record(
       z.string().min(1),
       z
