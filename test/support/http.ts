@@ -22,7 +22,7 @@ export function send(
     if (url.hostname !== '127.0.0.1') throw new Error('tests talk to 127.0.0.1 only')
     const req = request(
       url,
-      { method: options.method ?? 'GET', headers: options.headers ?? {}, timeout: 10_000 },
+      { method: options.method ?? 'GET', headers: options.headers ?? {}, timeout: 10_000, agent: false },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))

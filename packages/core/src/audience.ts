@@ -17,22 +17,70 @@ export function shown(value: unknown): string {
   return text.length > 120 ? `${text.slice(0, 120)}…` : text
 }
 
+/** True for a token made for Microsoft Graph: a `nonce` in its header (only Graph's carry one) or Graph as `aud`. */
+export function isGraphToken(header: Record<string, unknown>, aud: unknown): boolean {
+  return header.nonce !== undefined || (typeof aud === 'string' && GRAPH_AUDIENCES.has(aud))
+}
+
+/** What an operator reads for a Graph token, whichever check refused it. */
+function graphDetail(header: Record<string, unknown>, aud: unknown, audiences: ReadonlySet<string>): string {
+  const list = [...audiences]
+  const appIdUri =
+    list.find((a) => !GUID.test(a)) ?? (list[0] === undefined ? '<App ID URI>' : `api://${list[0]}`)
+  return `This is a token for Microsoft Graph, not for this API (aud ${shown(aud)}${header.nonce === undefined ? '' : ', a nonce in the header'}): Graph tokens can only be validated by Graph. The client must request a token for ${appIdUri}/.default (resource ${appIdUri} for managed identities)`
+}
+
 /**
  * Microsoft Graph tokens carry a `nonce` in the header and cannot be validated by anyone but Graph; a
- * client that sends one has asked for the wrong resource. Say so instead of "bad signature".
+ * client that sends one has asked for the wrong resource (the most common Entra mistake). Say so instead of
+ * "bad signature". Decided from the header and the unverified `aud`, before any check that would hide it.
  */
 export function graphTokenError(
   header: Record<string, unknown>,
   aud: unknown,
   audiences: ReadonlySet<string>,
 ): AuthError | undefined {
-  if (typeof aud === 'string' && audiences.has(aud)) return undefined
-  const graphAudience = typeof aud === 'string' && GRAPH_AUDIENCES.has(aud)
-  if (!graphAudience && header.nonce === undefined) return undefined
+  if (!isGraphToken(header, aud)) return undefined
   return new AuthError('invalid_audience', {
     description: 'The token is for Microsoft Graph, not for this API',
-    detail: `The client sent a token for Microsoft Graph (aud ${shown(aud)}${header.nonce === undefined ? '' : ', a nonce in the header'}). Graph tokens can only be validated by Graph. The client must ask for a token for this API: scope '<App ID URI>/.default' (or resource '<App ID URI>' for managed identities), e.g. ${[...audiences].map((a) => `'${a}'`).join(' or ')}`,
+    detail: graphDetail(header, aud, audiences),
   })
+}
+
+/**
+ * For a token refused before its header and payload could be read strictly (too long, duplicate names, bad
+ * UTF-8): the same error, with a detail that names Microsoft Graph when a lenient read shows a Graph token.
+ * Runs on the refusal path only.
+ */
+export function namingGraph(err: AuthError, token: string, audiences: ReadonlySet<string>): AuthError {
+  const [h, p] = token.split('.', 2)
+  const headerText = decodeText(h)
+  const payloadText = decodeText(p)
+  // Garbage is refused often and must stay cheap: parse only what mentions a nonce or a Graph audience.
+  if (!headerText.includes('"nonce"') && !GRAPH_MENTION.test(payloadText)) return err
+  const header = lenientObject(headerText)
+  const payload = lenientObject(payloadText)
+  if (header === undefined || !isGraphToken(header, payload?.aud)) return err
+  return new AuthError(err.code, {
+    description: err.description,
+    detail: `${graphDetail(header, payload?.aud, audiences)}. ${err.detail}`,
+    cause: err,
+  })
+}
+
+const GRAPH_MENTION = /graph|00000003-0000-0000-c000-000000000000/i
+
+function decodeText(segment: string | undefined): string {
+  return segment === undefined ? '' : Buffer.from(segment, 'base64url').toString('utf8')
+}
+
+function lenientObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Checks `aud`: one string, compared exactly with the configured audiences. */

@@ -37,6 +37,9 @@ export function checkHeader(header: Record<string, unknown>): string {
 /** What the token says about where it comes from, checked for shape and consistency. */
 export interface TokenOrigin {
   iss: string
+  /** `tid` as the token writes it: it must appear in `iss` exactly (ordinal), as Microsoft compares it. */
+  tid: string
+  /** `tid` in lower case, for the principal and allow-lists. */
   tenantId: string
   version: 1 | 2
 }
@@ -57,7 +60,7 @@ export function readOrigin(payload: Record<string, unknown>): TokenOrigin {
       `ver ${shown(ver)} does not agree with the issuer form of ${shown(iss)} (v1 issuers are https://sts.windows.net/<tid>/, v2 issuers end in /v2.0)`,
     )
   }
-  return { iss, tenantId: tid.toLowerCase(), version }
+  return { iss, tid, tenantId: tid.toLowerCase(), version }
 }
 
 /** Verifies the RS256 signature with node:crypto and a KeyObject imported once (the hot path stays synchronous). */
@@ -80,11 +83,20 @@ export function checkSignature(signingInput: Buffer, signature: Buffer, key: Sig
   }
 }
 
-/** A key that names its issuer (v2 key sets) signs only for that issuer, `{tenantid}` substituted. */
-export function checkKeyIssuer(key: SigningKey, origin: TokenOrigin): void {
-  if (key.issuer !== undefined && key.issuer.replace('{tenantid}', origin.tenantId) !== origin.iss) {
+/**
+ * A key that names its issuer (v2 key sets) signs only for that issuer, `{tenantid}` substituted: a v2 token's
+ * `iss` exactly, and for a v1 token the v2 issuer of the same tenant (`v2Issuer`, the v2.0 metadata issuer,
+ * given when the keys come from the v2.0 key set), as Microsoft.IdentityModel's signing-key issuer check maps it.
+ */
+export function checkKeyIssuer(key: SigningKey, origin: TokenOrigin, v2Issuer: string | undefined): void {
+  if (key.issuer === undefined) return
+  const expected =
+    origin.version === 1 && v2Issuer !== undefined
+      ? v2Issuer.replace('{tenantid}', origin.tenantId)
+      : origin.iss
+  if (key.issuer.replace('{tenantid}', origin.tenantId) !== expected) {
     throw invalidIssuer(
-      `The signing key ${key.kid} belongs to issuer ${key.issuer}, not to ${shown(origin.iss)} (signing-key issuer validation, as Microsoft.Identity.Web does)`,
+      `The signing key ${key.kid} belongs to issuer ${key.issuer}, not to ${shown(origin.iss)}${origin.version === 1 && v2Issuer !== undefined ? ` (a v1 token of tenant ${origin.tenantId} is signed by keys of ${expected})` : ''} (signing-key issuer validation, as Microsoft.Identity.Web does)`,
     )
   }
 }

@@ -1,5 +1,6 @@
 import { MAX_TOKEN_LENGTH } from './bearer.js'
 import { AuthError } from './errors.js'
+import { parseStrictJson } from './strict-json.js'
 
 /** A JWS compact token split and decoded, not yet verified. */
 export interface DecodedToken {
@@ -31,29 +32,23 @@ function isCanonical(segment: string): boolean {
 }
 
 function decodeSegment(segment: string, what: string): Record<string, unknown> {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
-  } catch (cause) {
-    throw new AuthError('malformed_token', {
-      description: 'The token is malformed',
-      detail: `The token's ${what} is not JSON`,
-      cause,
-    })
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  const parsed = parseStrictJson(Buffer.from(segment, 'base64url'))
+  if ('problem' in parsed) throw malformed(`The token's ${what} ${parsed.problem}`)
+  const { value } = parsed
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw malformed(`The token's ${what} is not a JSON object`)
   }
   // A null-prototype copy: a signed "__proto__" member stays a plain own property and can never
   // leak into lookups such as `claims.roles` (security-notes A23).
   const copy: Record<string, unknown> = Object.create(null)
-  for (const key of Object.keys(parsed)) copy[key] = (parsed as Record<string, unknown>)[key]
+  for (const key of Object.keys(value)) copy[key] = (value as Record<string, unknown>)[key]
   return copy
 }
 
 /**
  * Splits a compact JWS and decodes its header and payload after checking that every segment is canonical
- * base64url. Throws `malformed_token` otherwise.
+ * base64url and holds strict JSON (UTF-8, no duplicate names: see {@link parseStrictJson}). Throws
+ * `malformed_token` otherwise.
  */
 export function decodeToken(token: string): DecodedToken {
   if (token.length > MAX_TOKEN_LENGTH)

@@ -4,16 +4,25 @@ import { FetchFailure, type FetchLimits, fetchJson } from './fetch-json.js'
 import { isTrustedUrl } from './options.js'
 import { parseKeySet, type SigningKey } from './signing-keys.js'
 
-/** What one OpenID configuration document and its key set say. */
+/** What the OpenID configuration documents (one per accepted token version) and the one key set say. */
 export interface TrustSnapshot {
-  /** The document's issuer: concrete, or a template with `{tenantid}`. */
-  issuer: string
+  /** Each accepted token version's issuer: concrete, or a template with `{tenantid}`. */
+  issuers: ReadonlyMap<1 | 2, string>
+  /** The version of the document whose key set signs every token (v2 when v2 is accepted). */
+  keysVersion: 1 | 2
   jwksUri: string
   keys: ReadonlyMap<string, SigningKey>
 }
 
+/** An OpenID configuration document to read: the first one of a source also names the key set. */
+export interface TrustDocument {
+  version: 1 | 2
+  url: string
+}
+
 export interface TrustSourceOptions {
-  metadataUrl: string
+  /** The key document first, then the documents read for their issuer only. */
+  documents: readonly [TrustDocument, ...TrustDocument[]]
   fetch: typeof fetch
   limits: FetchLimits
   /** Least time between two fetches caused by unknown kids, from the last fetch of any kind. */
@@ -23,15 +32,19 @@ export interface TrustSourceOptions {
   maxStale: number
   now: () => number
   onEvent: AuthEventHandler | undefined
-  /** Checks the document's issuer; returns a problem or undefined. */
-  checkIssuer: (issuer: string) => string | undefined
+  /** Checks a document's issuer for its token version; returns a problem or undefined. */
+  checkIssuer: (issuer: string, version: 1 | 2) => string | undefined
   /** For apps with custom signing keys: `?appid=` on the key set address. */
   appId: string | undefined
 }
 
 /**
- * The metadata and keys of one issuer document: fetched once, refreshed in the background and on unknown
- * kids (at most once per cooldown), shared by concurrent callers, and kept when a refresh fails.
+ * One key pool for every accepted token version. Entra publishes the same keys at its v1.0 and v2.0 key-set
+ * URLs and Microsoft.Identity.Web validates both versions with the v2.0 keys, so the key set is read from the
+ * first document only; the other documents are read for their issuer, once (an issuer does not change as keys
+ * do), so that a validator holding good keys rides out an outage for every version. Fetched once, refreshed
+ * in the background and on unknown kids (at most once per cooldown), shared by concurrent callers, and kept
+ * when a refresh fails.
  */
 export class TrustSource {
   readonly #o: TrustSourceOptions
@@ -109,7 +122,7 @@ export class TrustSource {
     const retryAfter = Math.max(1, (this.#nextColdAttempt() - this.#o.now()) / 1000)
     return new AuthError('metadata_unavailable', {
       description: 'The identity provider is unavailable; try again later',
-      detail: `No usable signing keys: ${this.#lastError ?? 'the keys have not been fetched'}. Check that ${this.#o.metadataUrl} is reachable from this host`,
+      detail: `No usable signing keys: ${this.#lastError ?? 'the keys have not been fetched'}. Check that ${this.#o.documents[0].url} is reachable from this host`,
       retryAfter,
     })
   }
@@ -117,19 +130,15 @@ export class TrustSource {
   async #load(): Promise<boolean> {
     this.#lastFetchAt = this.#o.now()
     this.fetchCount++
-    let jwksUri = this.#o.metadataUrl
+    const [keyDocument, ...others] = this.#o.documents
+    let jwksUri = keyDocument.url
     try {
-      const metadata = await fetchJson(this.#o.fetch, this.#o.metadataUrl, this.#o.limits)
-      const { issuer, jwks_uri } = (
-        typeof metadata === 'object' && metadata !== null ? metadata : {}
-      ) as Record<string, unknown>
-      if (typeof issuer !== 'string' || typeof jwks_uri !== 'string') {
-        throw new FetchFailure(
-          `${this.#o.metadataUrl} is not an OpenID configuration (no issuer or jwks_uri)`,
-        )
-      }
-      const problem = this.#o.checkIssuer(issuer)
-      if (problem !== undefined) throw new FetchFailure(`${this.#o.metadataUrl}: ${problem}`)
+      // Issuer-only documents are read until they have been read once, in parallel with the key document.
+      const unread = others.filter((d) => this.#snapshot?.issuers.get(d.version) === undefined)
+      const [{ issuer, jwks_uri }, read] = await Promise.all([
+        this.#readDocument(keyDocument),
+        Promise.all(unread.map((d) => this.#readDocument(d))),
+      ])
       jwksUri = this.#withAppId(jwks_uri)
       if (!isTrustedUrl(jwksUri)) {
         throw new FetchFailure(`jwks_uri ${jwks_uri} is not https (plain http is accepted only on loopback)`)
@@ -146,7 +155,10 @@ export class TrustSource {
           `${jwksUri} holds no usable RSA signing key${parsed.skipped.length > 0 ? ` (${parsed.skipped.slice(0, 5).join('; ')})` : ''}`,
         )
       }
-      this.#snapshot = { issuer, jwksUri, keys: parsed.keys }
+      const issuers = new Map(this.#snapshot?.issuers)
+      issuers.set(keyDocument.version, issuer)
+      for (const [index, d] of unread.entries()) issuers.set(d.version, read[index]?.issuer as string)
+      this.#snapshot = { issuers, keysVersion: keyDocument.version, jwksUri, keys: parsed.keys }
       this.#lastSuccessAt = this.#o.now()
       this.#failures = 0
       this.#lastError = undefined
@@ -172,6 +184,20 @@ export class TrustSource {
       if (this.#snapshot !== undefined) this.#schedule()
       return false
     }
+  }
+
+  /** Reads one OpenID configuration document and checks its issuer for its token version. */
+  async #readDocument({ url, version }: TrustDocument): Promise<{ issuer: string; jwks_uri: string }> {
+    const metadata = await fetchJson(this.#o.fetch, url, this.#o.limits)
+    const { issuer, jwks_uri } = (
+      typeof metadata === 'object' && metadata !== null ? metadata : {}
+    ) as Record<string, unknown>
+    if (typeof issuer !== 'string' || typeof jwks_uri !== 'string') {
+      throw new FetchFailure(`${url} is not an OpenID configuration (no issuer or jwks_uri)`)
+    }
+    const problem = this.#o.checkIssuer(issuer, version)
+    if (problem !== undefined) throw new FetchFailure(`${url}: ${problem}`)
+    return { issuer, jwks_uri }
   }
 
   #withAppId(uri: string): string {

@@ -1,4 +1,4 @@
-import { checkAudience, graphTokenError, shown } from './audience.js'
+import { checkAudience, graphTokenError, namingGraph, shown } from './audience.js'
 import { extractBearerToken } from './bearer.js'
 import {
   type CallerRules,
@@ -41,7 +41,7 @@ export interface Validator {
    * `document` at `paths`, and every challenge names `url` in `resource_metadata`.
    */
   readonly resourceMetadata: ResourceMetadata | undefined
-  /** How many metadata + key-set refreshes were attempted, per token version; for diagnostics. */
+  /** How many refreshes (metadata + key set) were attempted, and how many validations are cached; for diagnostics. */
   readonly stats: { readonly refreshes: number; readonly cachedTokens: number }
 }
 
@@ -71,24 +71,23 @@ export function createValidator(options: ValidatorOptions): Validator {
   const appId = o.customSigningKeys ? (o.clientId ?? [...audiences].find((a) => GUID.test(a))) : undefined
   const fetchFn = o.fetch ?? globalThis.fetch
 
-  const sources = new Map<1 | 2, TrustSource>()
-  for (const version of new Set(o.tokenVersions)) {
-    sources.set(
-      version,
-      new TrustSource({
-        metadataUrl: metadataUrl(authority, mode, version, appId),
-        fetch: fetchFn,
-        limits: { timeout: o.jwks.timeout, maxBytes: o.jwks.maxBytes },
-        cooldown: o.jwks.cooldown,
-        refreshInterval: o.jwks.refreshInterval,
-        maxStale: o.jwks.maxStale,
-        now,
-        onEvent: o.onEvent,
-        appId,
-        checkIssuer: (issuer) => checkMetadataIssuer(issuer, version),
-      }),
-    )
-  }
+  const versions: ReadonlySet<1 | 2> = new Set(o.tokenVersions)
+  // One key pool: the v2.0 key set signs v1 tokens too (as Microsoft.Identity.Web reads it); the other
+  // version's document is read for its issuer only.
+  const keysVersion = versions.has(2) ? 2 : 1
+  const document = (version: 1 | 2) => ({ version, url: metadataUrl(authority, mode, version, appId) })
+  const source = new TrustSource({
+    documents: [document(keysVersion), ...[...versions].filter((v) => v !== keysVersion).map(document)],
+    fetch: fetchFn,
+    limits: { timeout: o.jwks.timeout, maxBytes: o.jwks.maxBytes },
+    cooldown: o.jwks.cooldown,
+    refreshInterval: o.jwks.refreshInterval,
+    maxStale: o.jwks.maxStale,
+    now,
+    onEvent: o.onEvent,
+    appId,
+    checkIssuer: checkMetadataIssuer,
+  })
 
   const cache = o.cache === false ? undefined : new TokenCache(o.cache.maxEntries)
 
@@ -114,21 +113,23 @@ export function createValidator(options: ValidatorOptions): Validator {
 
   /** The checks that need no network, then metadata, key, signature, lifetime and caller. */
   async function verify(token: string): Promise<{ principal: Principal; until: number }> {
-    const { header, payload, signingInput, signature } = decodeToken(token)
-    const kid = checkHeader(header)
+    const { header, payload, signingInput, signature } = decode(token)
+    // A Graph token is never accepted; naming it first keeps "altered or forged" from hiding the real mistake.
     const graph = graphTokenError(header, payload.aud, audiences)
     if (graph !== undefined) throw graph
+    const kid = checkHeader(header)
     const origin = readOrigin(payload)
-    const source = sourceFor(origin)
+    checkVersion(origin)
     checkTenant(origin)
     checkAudience(payload.aud, origin.version, audiences)
 
     const snapshot = source.peek() ?? (await source.current())
-    checkIssuer(origin, snapshot.issuer)
+    // Every accepted version's issuer is in a snapshot: the first load reads all documents.
+    checkIssuer(origin, snapshot.issuers.get(origin.version) as string)
     const key = snapshot.keys.get(kid) ?? (await source.findKey(kid))
     if (key === undefined) throw unknownKey(kid, snapshot.jwksUri, source.lastError)
     checkSignature(signingInput, signature, key)
-    checkKeyIssuer(key, origin)
+    checkKeyIssuer(key, origin, snapshot.keysVersion === 2 ? snapshot.issuers.get(2) : undefined)
 
     const exp = checkLifetime(payload, now() / 1000, tolerance)
     const facts = readClaimFacts(payload, origin.version)
@@ -139,15 +140,21 @@ export function createValidator(options: ValidatorOptions): Validator {
     }
   }
 
-  function sourceFor(origin: TokenOrigin): TrustSource {
-    const source = sources.get(origin.version)
-    if (source === undefined) {
+  function decode(token: string): ReturnType<typeof decodeToken> {
+    try {
+      return decodeToken(token)
+    } catch (err) {
+      throw isAuthError(err) ? namingGraph(err, token, audiences) : err
+    }
+  }
+
+  function checkVersion(origin: TokenOrigin): void {
+    if (!versions.has(origin.version)) {
       throw new AuthError('invalid_issuer', {
         description: 'The token version is not accepted',
         detail: `The token is a v${origin.version}.0 token and this API accepts v${o.tokenVersions.join(' and v')} tokens only. Either add ${origin.version} to tokenVersions, or set accessTokenAcceptedVersion (api.requestedAccessTokenVersion) to ${o.tokenVersions[0]} in the API's app manifest`,
       })
     }
-    return source
   }
 
   /** Before any fetch: a tenant that may not call is refused without network I/O. */
@@ -168,15 +175,15 @@ export function createValidator(options: ValidatorOptions): Validator {
   }
 
   /** `iss` against the metadata issuer: exact (single tenant) or the `{tenantid}` template with the token's tid. */
-  function checkIssuer({ iss, tenantId, version }: TokenOrigin, issuer: string): void {
+  function checkIssuer({ iss, tid, version }: TokenOrigin, issuer: string): void {
     if (mode.kind === 'multi') {
-      if (issuerMatches(issuer, tenantId, iss)) return
+      if (issuerMatches(issuer, tid, iss)) return
       throw new AuthError('invalid_issuer', {
         description: 'The token issuer is invalid',
-        detail: `iss ${shown(iss)} is not ${issuer.replace('{tenantid}', tenantId)} (the metadata issuer with the token's own tid): iss and tid disagree`,
+        detail: `iss ${shown(iss)} is not ${issuer.replace('{tenantid}', tid)} (the metadata issuer with the token's own tid): iss and tid disagree`,
       })
     }
-    if (iss === issuer && tenantId === issuerTenant(issuer)) return
+    if (iss === issuer && tid === issuerTenant(issuer)) return
     throw new AuthError('invalid_issuer', {
       description: 'The token issuer is invalid',
       detail: `iss is ${shown(iss)}; this API trusts ${issuer} (tenant ${o.tenant}, v${version}.0)`,
@@ -243,7 +250,7 @@ export function createValidator(options: ValidatorOptions): Validator {
       }
     },
     async warm() {
-      await Promise.all([...sources.values()].map((s) => s.current()))
+      await source.current()
     },
     resourceMetadata:
       o.resourceMetadata === undefined
@@ -257,12 +264,10 @@ export function createValidator(options: ValidatorOptions): Validator {
       if (o.onEvent !== undefined) safeEmit(o.onEvent, { ...event, at: event.at ?? new Date(now()) })
     },
     close() {
-      for (const source of sources.values()) source.close()
+      source.close()
     },
     get stats() {
-      let refreshes = 0
-      for (const source of sources.values()) refreshes += source.fetchCount
-      return { refreshes, cachedTokens: cache?.size ?? 0 }
+      return { refreshes: source.fetchCount, cachedTokens: cache?.size ?? 0 }
     },
   }
 }

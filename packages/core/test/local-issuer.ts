@@ -22,6 +22,10 @@ export interface LocalIssuer {
   rotate(keyIssuer?: string): Promise<string>
   /** Signs a payload given as raw JSON text (for values JSON.stringify cannot write, such as 1e309). */
   signRaw(payloadJson: string, kid?: string): Promise<string>
+  /** Signs a header and payload given as exact bytes or text (invalid UTF-8, duplicate names, BOMs). */
+  signBytes(header: string | Buffer, payload: string | Buffer, kid?: string): Promise<string>
+  /** The JSON text of a valid header for the current key (what `signBytes` takes). */
+  headerJson(extra?: Record<string, unknown>): string
   /** Removes a key from the published set. */
   unpublish(kid: string): void
   /** Adds extra entries to the published key set (as JSON). */
@@ -173,6 +177,15 @@ export async function startLocalIssuer(
       const input = `${Buffer.from(JSON.stringify({ typ: 'JWT', alg: 'RS256', kid: key.kid })).toString('base64url')}.${Buffer.from(payloadJson).toString('base64url')}`
       const sig = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key.privateKey, Buffer.from(input))
       return `${input}.${Buffer.from(sig).toString('base64url')}`
+    },
+    async signBytes(header, payload, kid) {
+      const key = keys.find((k) => k.kid === kid) ?? (keys[keys.length - 1] as Key)
+      const input = `${Buffer.from(header).toString('base64url')}.${Buffer.from(payload).toString('base64url')}`
+      const sig = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key.privateKey, Buffer.from(input))
+      return `${input}.${Buffer.from(sig).toString('base64url')}`
+    },
+    headerJson(extra = {}) {
+      return JSON.stringify({ typ: 'JWT', alg: 'RS256', kid: (keys[keys.length - 1] as Key).kid, ...extra })
     },
     async rotate(keyIssuer) {
       const key = await newKey()
