@@ -284,12 +284,34 @@ describe('key rotation and removal', () => {
     expect((await outcome(v.validate(await good({}, newKid)))).code).toBe('ok')
     expect(issuer.hits.keys - hits).toBeLessThanOrEqual(1)
   })
+
+  it('a cached validation signed by a removed key does not outlive the key', async () => {
+    const { v } = newValidator({ cache: { maxEntries: 100 }, jwks: { refreshInterval: 100 } })
+    const oldKid = await issuer.inner.rotate()
+    const newKid = await issuer.inner.rotate()
+    const reused = await good({ uti: 'reused' }, oldKid)
+    const other = await good({ uti: 'other' }, newKid)
+    // Seen three times each: the validated-token cache now answers for both.
+    for (let i = 0; i < 3; i++) {
+      expect((await outcome(v.validate(reused))).code).toBe('ok')
+      expect((await outcome(v.validate(other))).code).toBe('ok')
+    }
+    expect(v.stats.cachedTokens).toBeGreaterThanOrEqual(2)
+    issuer.inner.unpublish(oldKid)
+    await new Promise((r) => setTimeout(r, 350))
+    expect((await outcome(v.validate(reused))).code).toBe('unknown_key')
+    expect((await outcome(v.validate(other))).code).toBe('ok')
+  })
 })
 
 describe('an outage longer than jwks.maxStale', () => {
   it('serves the last good keys up to maxStale (24 h by default), then answers 503', async () => {
     let clock = Date.now()
-    const { v } = newValidator({ now: () => clock, jwks: { refreshInterval: 24 * 3600_000 } })
+    const { v } = newValidator({
+      now: () => clock,
+      cache: { maxEntries: 100 },
+      jwks: { refreshInterval: 24 * 3600_000 },
+    })
     const at = (ms: number) => {
       clock = ms
       const iat = Math.floor(ms / 1000) - 60
@@ -297,6 +319,9 @@ describe('an outage longer than jwks.maxStale', () => {
     }
     const start = clock
     expect((await outcome(v.validate(await at(start)))).code).toBe('ok')
+    const reused = await good({ iat: Math.floor(start / 1000) - 60, exp: Math.floor(start / 1000) + 30 * 3600 })
+    for (let i = 0; i < 3; i++) expect((await outcome(v.validate(reused))).code).toBe('ok')
+    expect(v.stats.cachedTokens).toBe(1)
     issuer.fault = faults.status('keys', 503, 'down')
     const hour = 3600_000
     expect((await outcome(v.validate(await at(start + 23 * hour)))).code).toBe('ok')
@@ -304,6 +329,8 @@ describe('an outage longer than jwks.maxStale', () => {
     const past = await outcome(v.validate(await at(start + 24 * hour + 1_000)))
     expect(past.code).toBe('metadata_unavailable')
     expect(past.error?.status).toBe(503)
+    // A cached validation is served exactly as long as a fresh one would pass: not past maxStale either.
+    expect((await outcome(v.validate(reused))).code).toBe('metadata_unavailable')
     expect(Number(past.error?.headers['Retry-After'])).toBeGreaterThanOrEqual(1)
     // The issuer is back: the next attempt after the back-off fetches and serves again.
     issuer.fault = undefined

@@ -53,6 +53,12 @@ export class TokenCache {
     this.#seen.add(key)
   }
 
+  /** Forgets every validation, e.g. when a signing key was withdrawn from the key set. */
+  clear(): void {
+    this.#lru.clear()
+    this.#seen.clear()
+  }
+
   get size(): number {
     return this.#lru.size
   }

@@ -36,6 +36,8 @@ export interface TrustSourceOptions {
   checkIssuer: (issuer: string, version: 1 | 2) => string | undefined
   /** For apps with custom signing keys: `?appid=` on the key set address. */
   appId: string | undefined
+  /** Called when a refresh withdraws a key that the previous key set held. */
+  onKeysWithdrawn?: (() => void) | undefined
 }
 
 /**
@@ -158,7 +160,11 @@ export class TrustSource {
       const issuers = new Map(this.#snapshot?.issuers)
       issuers.set(keyDocument.version, issuer)
       for (const [index, d] of unread.entries()) issuers.set(d.version, read[index]?.issuer as string)
+      const previous = this.#snapshot?.keys
       this.#snapshot = { issuers, keysVersion: keyDocument.version, jwksUri, keys: parsed.keys }
+      if (previous !== undefined && [...previous.keys()].some((kid) => !parsed.keys.has(kid))) {
+        this.#o.onKeysWithdrawn?.()
+      }
       this.#lastSuccessAt = this.#o.now()
       this.#failures = 0
       this.#lastError = undefined

@@ -87,6 +87,9 @@ export function createValidator(options: ValidatorOptions): Validator {
     onEvent: o.onEvent,
     appId,
     checkIssuer: checkMetadataIssuer,
+    // A validation signed by a withdrawn key must not outlive it (DESIGN: a cached validation is served
+    // exactly as long as a fresh one would pass); withdrawals are rare, so forgetting everything is cheap.
+    onKeysWithdrawn: () => cache?.clear(),
   })
 
   const cache = o.cache === false ? undefined : new TokenCache(o.cache.maxEntries)
@@ -222,7 +225,8 @@ export function createValidator(options: ValidatorOptions): Validator {
         const token = extractBearerToken(input)
         const cacheKey = cache === undefined ? '' : cache.key(token)
         const hit = cache?.get(cacheKey, now())
-        if (hit !== undefined) {
+        // Past jwks.maxStale without keys a fresh validation answers 503: so does a cached one.
+        if (hit !== undefined && source.peek() !== undefined) {
           if (o.onEvent !== undefined) {
             safeEmit(o.onEvent, { type: 'token.validated', at: new Date(now()), ...idsOf(hit), cached: true })
           }
