@@ -319,7 +319,10 @@ describe('an outage longer than jwks.maxStale', () => {
     }
     const start = clock
     expect((await outcome(v.validate(await at(start)))).code).toBe('ok')
-    const reused = await good({ iat: Math.floor(start / 1000) - 60, exp: Math.floor(start / 1000) + 30 * 3600 })
+    const reused = await good({
+      iat: Math.floor(start / 1000) - 60,
+      exp: Math.floor(start / 1000) + 30 * 3600,
+    })
     for (let i = 0; i < 3; i++) expect((await outcome(v.validate(reused))).code).toBe('ok')
     expect(v.stats.cachedTokens).toBe(1)
     issuer.fault = faults.status('keys', 503, 'down')
