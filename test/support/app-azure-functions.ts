@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import azf, { type HttpFunctionOptions, type HttpResponseInit } from '@azure/functions'
 import { resourceMetadataHandler, withEntraAuth } from '@entraguard/azure-functions'
 import { type AuthEvent, createPolicy, type Validator } from '@entraguard/core'
-import type { RunningApi } from './apps.js'
+import type { ApiOptions, RunningApi } from './apps.js'
 import { scenarioPolicy } from './scenario.js'
 
 // @azure/functions is CommonJS and Node's ESM loader does not see these classes as named exports.
@@ -16,10 +16,16 @@ const policy = createPolicy(scenarioPolicy)
  * The scenario's routes as an Azure Functions v4 app, registered with the same options `app.http` takes,
  * served by {@link serveFunctions} (there is no Functions host here).
  */
-export async function startFunctionsApi(validator: Validator, events: AuthEvent[]): Promise<RunningApi> {
+export async function startFunctionsApi(
+  validator: Validator,
+  events: AuthEvent[],
+  options: ApiOptions = {},
+): Promise<RunningApi> {
   const functions = new Map<string, HttpFunctionOptions>()
   const http = (name: string, options: HttpFunctionOptions) => functions.set(name, options)
   const common = { authLevel: 'anonymous' } as const
+  // With reportOnly given (true or false), handlers are typed for an `auth` that may be undefined.
+  const { reportOnly } = options
 
   for (const [i, path] of (validator.resourceMetadata?.paths ?? []).entries()) {
     http(`resource-metadata-${i}`, {
@@ -40,9 +46,9 @@ export async function startFunctionsApi(validator: Validator, events: AuthEvent[
     methods: ['GET'],
     route: 'stocks',
     handler: withEntraAuth(
-      { validator, requirement: { roles: ['Stocks.Read'] } },
+      { validator, requirement: { roles: ['Stocks.Read'] }, reportOnly },
       (_request, _context, auth) => ({
-        jsonBody: { stocks: ['AAPL'], caller: auth.clientId },
+        jsonBody: { stocks: ['AAPL'], caller: auth?.clientId },
       }),
     ),
   })
@@ -50,25 +56,26 @@ export async function startFunctionsApi(validator: Validator, events: AuthEvent[
     ...common,
     methods: ['POST'],
     route: 'stocks',
-    handler: withEntraAuth({ validator, requirement: { roles: ['Stocks.Write'] } }, () => ({
-      status: 201,
-      jsonBody: { ok: true },
-    })),
+    handler: withEntraAuth(
+      { validator, requirement: { roles: ['Stocks.Write'] }, reportOnly },
+      (_r, _c, auth) => ({ status: 201, jsonBody: { ok: true, caller: auth?.clientId } }),
+    ),
   })
   http('me', {
     ...common,
     methods: ['GET'],
     route: 'me',
-    handler: withEntraAuth({ validator, requirement: { scopes: ['Stocks.Read'] } }, (_r, _c, auth) => ({
-      jsonBody: { name: auth.name },
-    })),
+    handler: withEntraAuth(
+      { validator, requirement: { scopes: ['Stocks.Read'] }, reportOnly },
+      (_r, _c, auth) => ({ jsonBody: { name: auth?.name } }),
+    ),
   })
   http('quotes', {
     ...common,
     methods: ['GET'],
     route: 'quotes',
     handler: withEntraAuth(
-      { validator, requirement: { scopes: ['Stocks.Read'], roles: ['Stocks.Read'] } },
+      { validator, requirement: { scopes: ['Stocks.Read'], roles: ['Stocks.Read'] }, reportOnly },
       () => ({ jsonBody: { quotes: [] } }),
     ),
   })
@@ -84,6 +91,7 @@ export async function startFunctionsApi(validator: Validator, events: AuthEvent[
           action: 'stocks/delete',
           resource: (request) => `/portfolios/${request.params.name}/${request.params.symbol}`,
         },
+        reportOnly,
       },
       () => ({ status: 204 }),
     ),
@@ -92,7 +100,9 @@ export async function startFunctionsApi(validator: Validator, events: AuthEvent[
     ...common,
     methods: ['GET'],
     route: 'whoami',
-    handler: withEntraAuth({ validator }, (_r, _c, auth) => ({ jsonBody: { objectId: auth.objectId } })),
+    handler: withEntraAuth({ validator, reportOnly }, (_r, _c, auth) => ({
+      jsonBody: { objectId: auth?.objectId, caller: auth?.clientId },
+    })),
   })
   return { ...(await serveFunctions(functions)), events }
 }

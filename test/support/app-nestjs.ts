@@ -6,7 +6,7 @@ import { Controller, Delete, Get, HttpCode, Module, Post } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
 import { ExpressAdapter } from '@nestjs/platform-express'
 import { FastifyAdapter } from '@nestjs/platform-fastify'
-import type { RunningApi } from './apps.js'
+import type { ApiOptions, RunningApi } from './apps.js'
 import { scenarioPolicy } from './scenario.js'
 
 export type NestPlatform = 'express' | 'fastify'
@@ -29,14 +29,15 @@ class ScenarioController {
 
   @Post('stocks')
   @Roles('Stocks.Write')
-  add() {
-    return { ok: true }
+  add(@Auth('clientId') caller: string | undefined) {
+    return { ok: true, caller }
   }
 
+  // Under report-only, @Auth() is undefined when the token was refused.
   @Get('me')
   @Scopes('Stocks.Read')
-  me(@Auth() auth: Principal) {
-    return { name: auth.name }
+  me(@Auth() auth: Principal | undefined) {
+    return { name: auth?.name }
   }
 
   @Get('quotes')
@@ -51,8 +52,8 @@ class ScenarioController {
   remove() {}
 
   @Get('whoami')
-  whoami(@Auth('objectId') objectId: string | undefined) {
-    return { objectId }
+  whoami(@Auth() auth: Principal | undefined) {
+    return { objectId: auth?.objectId, caller: auth?.clientId }
   }
 }
 
@@ -64,9 +65,11 @@ export async function startNestApi(
   platform: NestPlatform,
   validator: Validator,
   events: AuthEvent[],
+  options: ApiOptions = {},
 ): Promise<RunningApi> {
+  const { reportOnly } = options
   @Module({
-    imports: [EntraAuthModule.forRoot({ validator, policy: createPolicy(scenarioPolicy) })],
+    imports: [EntraAuthModule.forRoot({ validator, policy: createPolicy(scenarioPolicy), reportOnly })],
     controllers: [ScenarioController],
   })
   class ScenarioModule {}

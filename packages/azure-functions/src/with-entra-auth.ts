@@ -50,6 +50,11 @@ export type WithEntraAuthOptions = ValidatorSource & {
    * and so is a missing one when `requirement` or `permission` is set.
    */
   optional?: boolean | undefined
+  /**
+   * Report-only roll-out: refusals are reported as `token.would_reject` / `access.would_deny` events and the
+   * handler runs, with `auth` undefined when the token was refused. Default: the validator's `reportOnly`.
+   */
+  reportOnly?: boolean | undefined
 }
 
 /**
@@ -79,11 +84,11 @@ export type AuthenticatedHttpHandler<Auth = Principal> = (
  *     async (request, context, auth) => ({ jsonBody: { caller: auth.clientId } })) })
  */
 export function withEntraAuth(
-  options: WithEntraAuthOptions & { optional: true },
+  options: WithEntraAuthOptions & ({ optional: true } | { reportOnly: true }),
   handler: AuthenticatedHttpHandler<Principal | undefined>,
 ): HttpHandler
 export function withEntraAuth(
-  options: WithEntraAuthOptions & { optional?: false | undefined },
+  options: WithEntraAuthOptions & { optional?: false | undefined; reportOnly?: false | undefined },
   handler: AuthenticatedHttpHandler<Principal>,
 ): HttpHandler
 export function withEntraAuth(
@@ -94,14 +99,15 @@ export function withEntraAuth(
   options: WithEntraAuthOptions,
   handler: AuthenticatedHttpHandler<Principal>,
 ): HttpHandler {
-  const { requirement, permission, optional = false, ...rest } = options
+  const { requirement, permission, optional = false, reportOnly: report, ...rest } = options
   checkOptions(permission, handler)
   const { validator } = useValidator(rest as ValidatorSource)
+  const reportOnly = report ?? validator.reportOnly === true
   const needsAccess =
     (requirement?.scopes?.length ?? 0) > 0 ||
     (requirement?.roles?.length ?? 0) > 0 ||
     permission !== undefined
-  const mode = { optional: optional && !needsAccess }
+  const optionalNow = optional && !needsAccess
   const accessOf = (request: HttpRequest): Access => ({
     requirement,
     permission: permission && {
@@ -113,16 +119,16 @@ export function withEntraAuth(
 
   return async function entraAuthHandler(request, context) {
     try {
-      const principal = await authenticate(validator, { headers: request.headers, url: request.url }, mode)
+      const where = { method: request.method, route: routeOf(context) }
+      const principal = await authenticate(
+        validator,
+        { headers: request.headers, url: request.url },
+        { optional: optionalNow, reportOnly, context: where },
+      )
       if (principal !== undefined && needsAccess) {
-        authorize(
-          principal,
-          accessOf(request),
-          { method: request.method, route: routeOf(context) },
-          validator,
-        )
+        authorize(principal, accessOf(request), where, validator, { reportOnly })
       }
-      // undefined only reaches handlers typed for it: the `optional: true` overload
+      // undefined only reaches handlers typed for it: the `optional: true` / `reportOnly: true` overload
       return await handler(request, context, principal as Principal)
     } catch (err) {
       if (isAuthError(err)) return toHttpResponseInit(err)

@@ -10,6 +10,12 @@ export {
   type TokenReport,
 } from './describe-token.js'
 export { EXIT, type InspectIO, runInspect, USAGE } from './inspect.js'
+export {
+  type PreflightOptions,
+  type PreflightResult,
+  preflight,
+  preflightExitCode,
+} from './preflight.js'
 export { troubleshootingAnchor, troubleshootingEntry, troubleshootingFix } from './troubleshooting.js'
 export {
   type CheckResult,

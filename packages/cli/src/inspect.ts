@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { AUTH_ERROR_CODES, type Cloud, ConfigurationError, type Requirement } from '@entraguard/core'
 import { describeToken, NotAJwtError, type TokenReport } from './describe-token.js'
+import { type PreflightOptions, preflight, preflightExitCode, renderPreflight } from './preflight.js'
 import { renderTokenReport, renderValidation, styleFor } from './render.js'
 import { troubleshootingEntry } from './troubleshooting.js'
 import { type ValidateOptions, type ValidationReport, validateToken } from './validate-token.js'
@@ -33,6 +34,9 @@ export const USAGE = `Usage:
       [--authority <url>] [--cloud public|usgov|china] [--allowed-tenants <tid,…>]
       [--roles <R,…>] [--scopes <S,…>]           validate with entraguard's validator, explain each check
   entraguard inspect --explain <code>            the troubleshooting entry of an error code
+  entraguard inspect --preflight --tenant <tenant> --audience <aud> [--audience <aud>]
+      [--authority <url>] [--cloud public|usgov|china] [--allowed-tenants <tid,…>]
+      [--token-versions 1,2]                     check the validator options and the issuer before start-up
 Options: --json (for scripts), --help. Exit: 0 valid, 1 invalid, 2 usage or network error.
 Pipe the token (… | entraguard inspect -) so it never reaches your shell history.`
 
@@ -56,6 +60,8 @@ function parse(argv: readonly string[]) {
       'allowed-tenants': { type: 'string', multiple: true },
       roles: { type: 'string', multiple: true },
       scopes: { type: 'string', multiple: true },
+      preflight: { type: 'boolean' },
+      'token-versions': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -101,6 +107,51 @@ function validateOptions(values: ReturnType<typeof parse>['values']): ValidateOp
   }
 }
 
+function preflightOptions(args: ReturnType<typeof parse>): PreflightOptions {
+  const { values, positionals } = args
+  if (positionals.length > 0) throw new UsageError('--preflight checks options, not a token: give no token')
+  if (values.roles !== undefined || values.scopes !== undefined || values.explain !== undefined) {
+    throw new UsageError('--preflight takes no --roles, --scopes or --explain')
+  }
+  const options = validateOptions(values)
+  if (options === undefined) throw new UsageError('--preflight needs --tenant and --audience')
+  const { requirement: _requirement, ...rest } = options
+  const versions = list(values['token-versions'])
+  if (versions.some((v) => v !== '1' && v !== '2')) {
+    throw new UsageError(`--token-versions is 1, 2 or 1,2, not '${versions.join(',')}'`)
+  }
+  return versions.length === 0
+    ? rest
+    : { ...rest, tokenVersions: [...new Set(versions.map((v) => (v === '1' ? 1 : 2) as 1 | 2))] }
+}
+
+/** `inspect --preflight`: core's preflight of the validator options; exit 0 ok, 1 problems, 2 usage/network. */
+async function runPreflight(options: PreflightOptions, io: InspectIO, json: boolean): Promise<number> {
+  let report: Awaited<ReturnType<typeof preflight>>
+  try {
+    report = await preflight(options)
+  } catch (err) {
+    if (!(err instanceof ConfigurationError)) throw err
+    io.stderr.write(`${err.message}\n`)
+    return EXIT.usage
+  }
+  const exitCode = preflightExitCode(report)
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ exitCode, ...report }, null, 2)}\n`)
+    return exitCode
+  }
+  const style = styleFor(io.stdout.isTTY === true, io.env)
+  const against = `tenant ${options.tenant}, audience ${[options.audience].flat().join(', ')}${options.authority === undefined ? '' : `, authority ${options.authority}`}`
+  const verdict =
+    exitCode === EXIT.valid
+      ? style.green(report.problems.length === 0 ? 'OK' : 'OK (with warnings)')
+      : exitCode === EXIT.invalid
+        ? style.red('PROBLEMS')
+        : style.yellow('UNKNOWN (issuer unreachable)')
+  io.stdout.write(`${renderPreflight(report, against, style)}\nResult: ${verdict}, exit ${exitCode}\n`)
+  return exitCode
+}
+
 function explain(code: string, io: InspectIO): number {
   const entry = troubleshootingEntry(code)
   if (entry === undefined) {
@@ -142,8 +193,12 @@ function toJson(token: TokenReport, validation: ValidationReport | undefined, ex
 export async function runInspect(argv: readonly string[], io: InspectIO): Promise<number> {
   let args: ReturnType<typeof parse>
   let options: ValidateOptions | undefined
+  let preflighted: PreflightOptions | undefined
   try {
     args = parse(argv)
+    if (args.values.preflight === true && args.values.help !== true) preflighted = preflightOptions(args)
+    else if (args.values['token-versions'] !== undefined)
+      throw new UsageError('--token-versions goes with --preflight')
     options = validateOptions(args.values)
     if (args.positionals.length > 1) throw new UsageError('Give one token (or -)')
   } catch (err) {
@@ -156,6 +211,7 @@ export async function runInspect(argv: readonly string[], io: InspectIO): Promis
     return EXIT.valid
   }
   if (values.explain !== undefined) return explain(values.explain, io)
+  if (preflighted !== undefined) return runPreflight(preflighted, io, values.json === true)
 
   let token = positionals[0]
   try {

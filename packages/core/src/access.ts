@@ -4,11 +4,18 @@ import type { AuthEvent } from './events.js'
 import type { Policy } from './policy.js'
 import type { Principal } from './principal.js'
 import { check, type Requirement } from './requirements.js'
+import { countRequirementDecision, tracedAuthorize } from './telemetry.js'
 
 /** What a route needs beyond a valid token: scopes / app roles, and/or an RBAC permission on a resource. */
 export interface Access {
   requirement?: Requirement | undefined
   permission?: { policy: Policy; action: string; resource: string } | undefined
+}
+
+/** Options of {@link authorize}. */
+export interface AuthorizeOptions {
+  /** Report a denial as `access.would_deny` and return instead of throwing (report-only roll-out). */
+  reportOnly?: boolean | undefined
 }
 
 /**
@@ -23,7 +30,8 @@ export type DecisionSink =
  * The one authorization step of every adapter: checks the requirement (if it names scopes or roles), then
  * the policy permission (if any), reports each decision as an `access.*` event and throws the denial's
  * {@link AuthError} (`insufficient_scope`, or `forbidden` for the policy). A route that needs only a valid
- * token takes no decision and emits nothing.
+ * token takes no decision and emits nothing. With `reportOnly`, the first denial is reported as
+ * `access.would_deny` and nothing is thrown.
  *
  * @example
  * authorize(principal, { requirement: { roles: ['Stocks.Read'] } }, { method: 'GET', route: '/stocks' }, validator)
@@ -33,14 +41,16 @@ export function authorize(
   access: Access,
   context: AccessContext,
   sink: DecisionSink,
+  options: AuthorizeOptions = {},
 ): void {
+  const reportOnly = options.reportOnly === true
   if (typeof sink === 'function') {
-    decide(principal, access, context, sink)
+    decide(principal, access, context, sink, reportOnly)
     return
   }
   const metadata = resourceMetadataOf(sink)
   try {
-    decide(principal, access, context, (e) => sink.emit(e))
+    decide(principal, access, context, (e) => sink.emit(e), reportOnly)
   } catch (err) {
     throw metadata === undefined ? err : pointTo(err, metadata)
   }
@@ -51,6 +61,7 @@ function decide(
   access: Access,
   context: AccessContext,
   emit: (event: Omit<AuthEvent, 'at'>) => void,
+  reportOnly: boolean,
 ): void {
   const { requirement, permission } = access
   if (
@@ -58,8 +69,10 @@ function decide(
     ((requirement.scopes?.length ?? 0) > 0 || (requirement.roles?.length ?? 0) > 0)
   ) {
     const decision = check(principal, requirement)
+    countRequirementDecision(decision)
     if (!decision.allowed || permission === undefined) {
-      enforce(decision, principal, context, emit)
+      // A denial ends the decision, in report-only mode too: one would_deny, with the code it would have had.
+      enforce(decision, principal, context, emit, reportOnly)
       return
     }
   }
@@ -67,9 +80,10 @@ function decide(
   context.action = permission.action
   context.resource = permission.resource
   enforce(
-    permission.policy.authorize(principal, permission.action, permission.resource),
+    tracedAuthorize(permission.policy, principal, permission.action, permission.resource),
     principal,
     context,
     emit,
+    reportOnly,
   )
 }

@@ -14,7 +14,9 @@ export interface AccessContext {
 
 /**
  * Reports a decision as an `access.allowed` / `access.denied` event and throws its error when it denies.
- * Adapters call this after {@link check} or `Policy.authorize`, so the audit trail is the same everywhere.
+ * With `reportOnly`, a denial is reported as `access.would_deny` (with the code it would have had) and
+ * nothing is thrown. Adapters call this after {@link check} or `Policy.authorize`, so the audit trail is the
+ * same everywhere.
  *
  * @example
  * enforce(check(principal, { roles: ['Stocks.Read'] }), principal, { method: 'GET', route: '/stocks' }, validator.emit)
@@ -24,24 +26,24 @@ export function enforce(
   principal: Principal,
   context: AccessContext,
   emit: ((event: Omit<AuthEvent, 'at'>) => void) | undefined,
+  reportOnly = false,
 ): void {
+  const error = decision.allowed
+    ? undefined
+    : (decision.error ??
+      new AuthError('forbidden', {
+        description: 'You do not have permission to perform this action',
+        detail: decision.reason,
+      }))
   emit?.({
-    type: decision.allowed ? 'access.allowed' : 'access.denied',
+    type: error === undefined ? 'access.allowed' : reportOnly ? 'access.would_deny' : 'access.denied',
     tenantId: principal.tenantId,
     objectId: principal.objectId,
     clientId: principal.clientId,
     managedIdentityResourceId: principal.managedIdentityResourceId,
-    code: decision.error?.code,
+    code: error?.code,
     reason: decision.reason,
     ...context,
   })
-  if (!decision.allowed) {
-    throw (
-      decision.error ??
-      new AuthError('forbidden', {
-        description: 'You do not have permission to perform this action',
-        detail: decision.reason,
-      })
-    )
-  }
+  if (error !== undefined && !reportOnly) throw error
 }

@@ -4,8 +4,14 @@ export type AuthEventType =
   | 'token.rejected'
   | 'access.allowed'
   | 'access.denied'
+  /** Report-only mode: the token or request would have been refused (a missing token too); it went through. */
+  | 'token.would_reject'
+  /** Report-only mode: the requirement or policy would have denied; the handler ran. */
+  | 'access.would_deny'
   | 'keys.refreshed'
   | 'keys.refresh_failed'
+  | 'policy.reloaded'
+  | 'policy.reload_failed'
 
 /**
  * A structured audit or telemetry event. Safe to log: it never holds the token.

@@ -1,3 +1,5 @@
+import { traceFetch } from './telemetry.js'
+
 /** Limits for one fetch of a metadata document or key set. */
 export interface FetchLimits {
   timeout: number
@@ -53,7 +55,9 @@ export async function fetchJson(fetchFn: typeof fetch, url: string, limits: Fetc
   })
   try {
     // The losing promise still settles later; race() has subscribed to it, so that is never unhandled.
-    return await Promise.race([fetchAndRead(fetchFn, url, limits.maxBytes, exchange), deadline])
+    return await traceFetch(url, exchange, () =>
+      Promise.race([fetchAndRead(fetchFn, url, limits.maxBytes, exchange), deadline]),
+    )
   } finally {
     clearTimeout(timer)
   }
@@ -62,6 +66,9 @@ export async function fetchJson(fetchFn: typeof fetch, url: string, limits: Fetc
 interface Exchange {
   signal: AbortSignal
   reader: ReadableStreamDefaultReader<Uint8Array> | undefined
+  /** For telemetry: the response status and body size, once known. */
+  status?: number
+  bytes?: number
 }
 
 async function fetchAndRead(
@@ -80,6 +87,7 @@ async function fetchAndRead(
   } catch (cause) {
     throw new FetchFailure(`GET ${url} failed: ${describe(cause)}`, { cause })
   }
+  exchange.status = response.status
   try {
     if (response.status !== 200) {
       const retryAfterMs = retryAfterOf(response)
@@ -125,6 +133,7 @@ async function readLimited(
       }
       chunks.push(value)
     }
+    exchange.bytes = total
   } catch (cause) {
     await reader.cancel().catch(() => {})
     if (cause instanceof FetchFailure) throw cause

@@ -1,4 +1,4 @@
-export { type Access, authorize, type DecisionSink } from './access.js'
+export { type Access, type AuthorizeOptions, authorize, type DecisionSink } from './access.js'
 export { type AccessContext, enforce } from './audit.js'
 export { type AuthenticateOptions, authenticate } from './authenticate.js'
 export { extractBearerToken, MAX_TOKEN_LENGTH } from './bearer.js'
@@ -18,6 +18,7 @@ export {
   type Cloud,
   ConfigurationError,
   type ResolvedValidatorOptions,
+  type ValidateOptions,
   type ValidatorOptions,
 } from './options.js'
 export {
@@ -28,6 +29,20 @@ export {
   type PolicyDefinition,
   type RoleAssignment,
 } from './policy.js'
+export {
+  type PolicyReloadEvent,
+  type PolicyReloadOutcome,
+  type PolicySource,
+  type WatchedPolicy,
+  type WatchPolicyOptions,
+  watchPolicy,
+} from './policy-watch.js'
+export {
+  formatPreflight,
+  type PreflightCode,
+  type PreflightProblem,
+  type PreflightReport,
+} from './preflight.js'
 export type { IdentityType, Principal } from './principal.js'
 export { authorizationOf, type HeaderSource, type RequestShape } from './request-shape.js'
 export { check, type Decision, type DecisionMatch, type Requirement } from './requirements.js'

@@ -88,6 +88,8 @@ const schema = z
       .min(1, 'allowedIdentityTypes must not be empty')
       .default(['app', 'user']),
     allowTokensWithoutScopesOrRoles: z.boolean().default(false),
+    // Report-only roll-out: refusals become token.would_reject / access.would_deny events and requests go on.
+    reportOnly: z.boolean({ error: 'reportOnly must be true or false' }).default(false),
     customSigningKeys: z.boolean().default(false),
     clientId: z.string().regex(GUID, "clientId is the API's application (client) ID, a GUID").optional(),
     cache: z
@@ -168,6 +170,23 @@ const schema = z
  * Options of {@link createValidator}. Durations in `jwks` are milliseconds; `clockTolerance` is seconds.
  */
 export type ValidatorOptions = z.input<typeof schema>
+/**
+ * Per-call options of `validator.validate()`.
+ *
+ * @example
+ * await validator.validate(header, { reportOnly: true, context: { method: 'GET', route: '/stocks' } })
+ */
+export interface ValidateOptions {
+  /**
+   * Report a refusal as `token.would_reject` instead of `token.rejected`. `validate()` still rejects (a bad
+   * token never yields a principal); `authenticate()` is what lets the request go on. Default: the
+   * validator's `reportOnly`.
+   */
+  reportOnly?: boolean | undefined
+  /** Where the token came, added to the refusal's event: the method and the route pattern. */
+  context?: { method?: string | undefined; route?: string | undefined } | undefined
+}
+
 /** {@link ValidatorOptions} after defaults. */
 export type ResolvedValidatorOptions = z.output<typeof schema>
 

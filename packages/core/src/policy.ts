@@ -256,7 +256,34 @@ export function createPolicy(definition: PolicyDefinition, source = 'policy'): P
       `Invalid entraguard ${source}:\n${formatIssues(result.error, source === 'policy' ? 'policy' : '')}`,
     )
   }
-  const def = result.data
+  return compile(result.data)
+}
+
+/** A problem of a policy definition: the entry at fault (`assignments[3].role`, or `(document)`) and why. */
+export interface PolicyProblem {
+  entry: string
+  message: string
+}
+
+/**
+ * Validates and compiles a definition without throwing: the policy, or every problem with its entry. For
+ * reloads, which keep the last good policy and report the problems.
+ */
+export function checkPolicy(definition: unknown): { policy: Policy } | { problems: PolicyProblem[] } {
+  const result = policySchema.safeParse(definition)
+  if (result.success) return { policy: compile(result.data) }
+  return {
+    problems: result.error.issues.map((issue) => {
+      let entry = ''
+      for (const key of issue.path) {
+        entry += typeof key === 'number' ? `[${key}]` : entry === '' ? String(key) : `.${String(key)}`
+      }
+      return { entry: entry === '' ? '(document)' : entry, message: issue.message }
+    }),
+  }
+}
+
+function compile(def: z.output<typeof policySchema>): Policy {
   const roles = new Map<string, CompiledPermissions>()
   for (const [name, role] of Object.entries(def.roles)) {
     roles.set(name, {
@@ -341,20 +368,28 @@ export function createPolicy(definition: PolicyDefinition, source = 'policy'): P
  * const policy = await loadPolicy(new URL('./policy.json', import.meta.url))
  */
 export async function loadPolicy(path: string | URL): Promise<Policy> {
-  const name = String(path instanceof URL ? path.pathname : path)
+  return createPolicy((await readPolicyFile(path)) as PolicyDefinition, `policy file ${policyFileName(path)}`)
+}
+
+/** The name of a policy file in messages: the path as given, or a file URL's path. */
+export function policyFileName(path: string | URL): string {
+  return String(path instanceof URL ? path.pathname : path)
+}
+
+/** Reads and parses a policy file; a missing, unreadable or non-JSON file throws a ConfigurationError naming it. */
+export async function readPolicyFile(path: string | URL): Promise<unknown> {
+  const name = policyFileName(path)
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (cause) {
     throw new ConfigurationError(`Cannot read policy file ${name}: ${(cause as Error).message}`, { cause })
   }
-  let json: unknown
   try {
-    json = JSON.parse(text)
+    return JSON.parse(text)
   } catch (cause) {
     throw new ConfigurationError(`Policy file ${name} is not valid JSON: ${(cause as Error).message}`, {
       cause,
     })
   }
-  return createPolicy(json as PolicyDefinition, `policy file ${name}`)
 }

@@ -3,6 +3,7 @@ import { type AuthEventHandler, safeEmit } from './events.js'
 import { FetchFailure, type FetchLimits, fetchJson } from './fetch-json.js'
 import { isTrustedUrl } from './options.js'
 import { parseKeySet, type SigningKey } from './signing-keys.js'
+import { detached, type KeySetGauge, trackKeySet } from './telemetry.js'
 
 /** What the OpenID configuration documents (one per accepted token version) and the one key set say. */
 export interface TrustSnapshot {
@@ -58,11 +59,13 @@ export class TrustSource {
   #inflight: Promise<boolean> | undefined
   #timer: NodeJS.Timeout | undefined
   #closed = false
+  readonly #keySet: KeySetGauge
   /** Number of refresh attempts (metadata + key set), for tests and diagnostics. */
   fetchCount = 0
 
   constructor(options: TrustSourceOptions) {
     this.#o = options
+    this.#keySet = trackKeySet(options.now)
   }
 
   /** The snapshot when it can be used right now without a fetch; lets the hot path skip an await. */
@@ -166,6 +169,7 @@ export class TrustSource {
         this.#o.onKeysWithdrawn?.()
       }
       this.#lastSuccessAt = this.#o.now()
+      this.#keySet.fetched(jwksUri, parsed.keys.size)
       this.#failures = 0
       this.#lastError = undefined
       safeEmit(this.#o.onEvent, {
@@ -223,7 +227,8 @@ export class TrustSource {
     // Up to 5% jitter, as Microsoft.IdentityModel does, so a fleet does not refresh in step.
     const delay = this.#o.refreshInterval * (1 + Math.random() * 0.05)
     this.#timer = setTimeout(() => {
-      this.refresh().catch(() => {})
+      // Not part of the trace of the request whose fetch scheduled this timer.
+      detached(() => this.refresh()).catch(() => {})
     }, delay)
     this.#timer.unref()
   }

@@ -13,9 +13,17 @@ import {
 import { AuthError, isAuthError } from './errors.js'
 import { type AuthEvent, safeEmit } from './events.js'
 import { issuerMatches, issuerVersion, metadataUrl, type TenantMode, tenantOfIssuer } from './issuer.js'
-import { CLOUD_AUTHORITIES, GUID, parseValidatorOptions, type ValidatorOptions } from './options.js'
+import {
+  CLOUD_AUTHORITIES,
+  GUID,
+  parseValidatorOptions,
+  type ValidateOptions,
+  type ValidatorOptions,
+} from './options.js'
+import { type PreflightReport, runPreflight } from './preflight.js'
 import { type Principal, readClaimFacts, toPrincipal } from './principal.js'
 import { createResourceMetadata, type ResourceMetadata } from './resource-metadata.js'
+import { startValidation } from './telemetry.js'
 import { TokenCache } from './token-cache.js'
 import { decodeToken } from './token-format.js'
 import { TrustSource } from './trust-source.js'
@@ -29,9 +37,16 @@ export interface Validator {
    * Validates an `Authorization` header value or a bare token. Resolves to the {@link Principal}; rejects
    * with an {@link AuthError} (401, 400, 403 or 503), never with anything else for bad input.
    */
-  validate(tokenOrAuthorizationHeader: string | undefined): Promise<Principal>
+  validate(tokenOrAuthorizationHeader: string | undefined, options?: ValidateOptions): Promise<Principal>
+  /** The `reportOnly` option: adapters report refusals instead of answering them, unless told otherwise per route. */
+  readonly reportOnly: boolean
   /** Fetches the metadata and keys now, so the first request does not wait. Rejects with `metadata_unavailable`. */
   warm(): Promise<void>
+  /**
+   * Checks the configuration and the issuer before the first request, and warms the keys: audience forms
+   * against `tokenVersions`, cloud and authority, the tenant, the metadata and keys. Never rejects.
+   */
+  preflight(): Promise<PreflightReport>
   /** Sends an event to `onEvent` (adapters use it for `access.*` events); `at` defaults to now. */
   emit(event: Omit<AuthEvent, 'at'> & { at?: Date }): void
   /** Stops the background key refresh timers. The validator keeps working, on demand only. */
@@ -220,7 +235,8 @@ export function createValidator(options: ValidatorOptions): Validator {
   }
 
   return {
-    async validate(input) {
+    async validate(input, call) {
+      const telemetry = startValidation()
       try {
         const token = extractBearerToken(input)
         const cacheKey = cache === undefined ? '' : cache.key(token)
@@ -230,9 +246,10 @@ export function createValidator(options: ValidatorOptions): Validator {
           if (o.onEvent !== undefined) {
             safeEmit(o.onEvent, { type: 'token.validated', at: new Date(now()), ...idsOf(hit), cached: true })
           }
+          telemetry.ok(hit, true)
           return hit
         }
-        const { principal, until } = await verify(token)
+        const { principal, until } = await telemetry.within(() => verify(token))
         cache?.add(cacheKey, principal, until)
         if (o.onEvent !== undefined)
           safeEmit(o.onEvent, {
@@ -241,21 +258,35 @@ export function createValidator(options: ValidatorOptions): Validator {
             ...idsOf(principal),
             cached: false,
           })
+        telemetry.ok(principal, false)
         return principal
       } catch (err) {
-        if (isAuthError(err))
+        telemetry.fail(err)
+        // No event object (nor Date) for a refusal nobody listens to.
+        if (o.onEvent !== undefined && isAuthError(err))
           safeEmit(o.onEvent, {
-            type: 'token.rejected',
+            type: (call?.reportOnly ?? o.reportOnly) ? 'token.would_reject' : 'token.rejected',
             at: new Date(now()),
             code: err.code,
             reason: err.detail,
+            ...call?.context,
           })
         throw err
       }
     },
+    reportOnly: o.reportOnly,
     async warm() {
       await source.current()
     },
+    preflight: () =>
+      runPreflight({
+        options: o,
+        authority,
+        mode,
+        metadataUrl: document(keysVersion).url,
+        source,
+        fetch: fetchFn,
+      }),
     resourceMetadata:
       o.resourceMetadata === undefined
         ? undefined

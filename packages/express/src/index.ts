@@ -5,6 +5,7 @@ import {
   authenticate,
   authorize,
   ConfigurationError,
+  formatPreflight,
   isAuthError,
   type Policy,
   type Principal,
@@ -29,10 +30,39 @@ declare global {
 export type EntraAuthOptions = ValidatorSource & {
   /** Let requests *without* a token through with `req.auth` unset. A bad token is still refused. */
   optional?: boolean
+  /**
+   * Report-only roll-out: a refused token is reported as `token.would_reject` and the request goes on with
+   * `req.auth` unset; guards report `access.would_deny` instead of answering 403. Default: the validator's
+   * `reportOnly`. A guard can differ with {@link reportOnly}.
+   */
+  reportOnly?: boolean | undefined
+  /**
+   * Run `validator.preflight()` when the middleware is created: `'warn'` reports its problems as a process
+   * warning (code `ENTRAGUARD_PREFLIGHT`); `'fail'` also makes the middleware's `ready()` reject, so an app that
+   * awaits it before `listen()` refuses to start. Express has no start-up hook, hence `ready()`. Default `false`.
+   */
+  preflight?: 'warn' | 'fail' | false | undefined
 }
 
-const VALIDATOR = Symbol.for('entraguard.validator')
-type WithValidator = Request & { [VALIDATOR]?: Validator }
+/** The middleware of {@link entraAuth}, with the outcome of its start-up preflight. */
+export type EntraAuthMiddleware = RequestHandler & {
+  /**
+   * Resolves when the preflight passed (or none was asked for); with `preflight: 'fail'`, rejects with the
+   * report's problems and fixes when one of them is an error.
+   */
+  ready(): Promise<void>
+}
+
+/** What entraAuth() leaves on the request for the guards after it. */
+interface AuthState {
+  validator: Validator
+  reportOnly: boolean
+  /** The refusal that report-only let through: a guard that enforces answers with it. */
+  refusal?: AuthError
+}
+
+const STATE = Symbol.for('entraguard.express.state')
+type WithState = Request & { [STATE]?: AuthState }
 
 /**
  * Express middleware that validates the bearer token and sets `req.auth`. Failures go to `next(err)` as an
@@ -42,17 +72,28 @@ type WithValidator = Request & { [VALIDATOR]?: Validator }
  * @example
  * app.use(entraAuth({ tenant: 'contoso.onmicrosoft.com', audience: 'api://stock-api' }))
  */
-export function entraAuth(options: EntraAuthOptions): RequestHandler {
-  const { optional = false, ...rest } = options
+export function entraAuth(options: EntraAuthOptions): EntraAuthMiddleware {
+  const { optional = false, reportOnly: report, preflight = false, ...rest } = options
   const { validator } = useValidator(rest as ValidatorSource)
-  const mode = { optional }
+  const ready = startPreflight(validator, preflight)
+  const reportOnly = report ?? validator.reportOnly === true
   const metadata = validator.resourceMetadata
-  return function entraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const middleware = function entraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
     if (metadata !== undefined && metadata.paths.includes(req.path)) {
       serveMetadata(metadata, req, res)
       return
     }
-    ;(req as WithValidator)[VALIDATOR] = validator
+    const state: AuthState = { validator, reportOnly }
+    ;(req as WithState)[STATE] = state
+    const mode = {
+      optional,
+      reportOnly,
+      // The route is not matched yet at app.use() level: the method is all an event can name here.
+      context: { method: req.method },
+      onWouldReject: (refusal: AuthError) => {
+        state.refusal = refusal
+      },
+    }
     authenticate(validator, { headers: req.rawHeaders, url: req.url, body: req.body }, mode).then(
       (principal) => {
         if (principal !== undefined) req.auth = principal
@@ -61,6 +102,22 @@ export function entraAuth(options: EntraAuthOptions): RequestHandler {
       next,
     )
   }
+  return Object.assign(middleware, { ready })
+}
+
+/** Starts the preflight now; `ready()` reads its outcome later, so an app that never calls it has no unhandled rejection. */
+function startPreflight(validator: Validator, mode: 'warn' | 'fail' | false): () => Promise<void> {
+  if (mode === false) return () => Promise.resolve()
+  const outcome = validator.preflight().then((report) => {
+    if (report.problems.length === 0) return undefined
+    const text = formatPreflight(report)
+    process.emitWarning(text, { code: 'ENTRAGUARD_PREFLIGHT' })
+    return report.ok ? undefined : text
+  })
+  return () =>
+    outcome.then((failure) => {
+      if (mode === 'fail' && failure !== undefined) throw new ConfigurationError(failure)
+    })
 }
 
 function serveMetadata(metadata: ResourceMetadata, req: Request, res: Response): void {
@@ -93,10 +150,15 @@ function contextOf(req: Request): AccessContext {
   return { method: req.method, route: typeof route === 'string' ? `${req.baseUrl}${route}` : undefined }
 }
 
-function guard(name: string, access: (req: Request) => Access): RequestHandler {
-  return function entraGuard(req: Request, _res: Response, next: NextFunction): void {
-    const validator = (req as WithValidator)[VALIDATOR]
-    if (validator === undefined) {
+const GUARD = Symbol.for('entraguard.express.guard')
+type Guard = RequestHandler & {
+  [GUARD]?: { name: string; access: (req: Request) => Access; reportOnly: boolean | undefined }
+}
+
+function guard(name: string, access: (req: Request) => Access, report?: boolean): RequestHandler {
+  const handler: Guard = function entraGuard(req: Request, _res: Response, next: NextFunction): void {
+    const state = (req as WithState)[STATE]
+    if (state === undefined) {
       next(
         new Error(
           `entraguard: ${name}() runs before entraAuth(); add app.use(entraAuth(...)) (or put it on the router) ahead of this route`,
@@ -104,23 +166,62 @@ function guard(name: string, access: (req: Request) => Access): RequestHandler {
       )
       return
     }
+    const reportOnly = report ?? state.reportOnly
     const principal = req.auth
     if (principal === undefined) {
-      next(
-        new AuthError('missing_token', {
-          description: 'No bearer token was sent',
-          detail: `${name}() needs a token; this request came without one (entraAuth optional mode)`,
-        }),
-      )
+      // A refused token was reported by entraAuth() already; an enforcing guard answers with that refusal.
+      if (state.refusal !== undefined) {
+        next(reportOnly ? undefined : state.refusal)
+        return
+      }
+      const missing = new AuthError('missing_token', {
+        description: 'No bearer token was sent',
+        detail: `${name}() needs a token; this request came without one (entraAuth optional mode)`,
+      })
+      if (!reportOnly) {
+        next(missing)
+        return
+      }
+      const { method, route } = contextOf(req)
+      state.validator.emit({
+        type: 'token.would_reject',
+        code: missing.code,
+        reason: missing.detail,
+        method,
+        route,
+      })
+      next()
       return
     }
     try {
-      authorize(principal, access(req), contextOf(req), validator)
+      authorize(principal, access(req), contextOf(req), state.validator, { reportOnly })
       next()
     } catch (err) {
       next(err)
     }
   }
+  handler[GUARD] = { name, access, reportOnly: report }
+  return handler
+}
+
+/**
+ * Sets a guard's own report-only mode, whatever `entraAuth()`'s is: `reportOnly(guard)` reports its denials
+ * as `access.would_deny` and lets the request on; `reportOnly(guard, false)` enforces it under a report-only
+ * `entraAuth()` (a refused token then answers with its own 401 / 400 / 503). Token checks themselves follow
+ * `entraAuth()`'s mode: the route is not known when they run.
+ *
+ * @example
+ * app.post('/stocks', reportOnly(requireRoles('Stocks.Write')), handler)
+ * app.delete('/stocks/:symbol', reportOnly(requireRoles('Stocks.Admin'), false), handler)
+ */
+export function reportOnly(handler: RequestHandler, enabled = true): RequestHandler {
+  const spec = (handler as Guard)[GUARD]
+  if (spec === undefined) {
+    throw new ConfigurationError(
+      'entraguard: reportOnly() takes a guard of @entraguard/express (requireRoles, requireScopes, requireAuth, requirePermission)',
+    )
+  }
+  return guard(spec.name, spec.access, enabled)
 }
 
 /**

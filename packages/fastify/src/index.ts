@@ -5,6 +5,7 @@ import {
   authenticate,
   authorize,
   ConfigurationError,
+  formatPreflight,
   isAuthError,
   type Policy,
   type Principal,
@@ -28,6 +29,8 @@ export type RouteAuth =
       permission?: string
       /** The resource path for `permission`: a fixed path or computed from the request. */
       resource?: string | ((request: FastifyRequest) => string)
+      /** This route's report-only mode, whatever the plugin's: report refusals and let the request on, or enforce. */
+      reportOnly?: boolean
     }
 
 /** Options of the {@link entraAuth} plugin. */
@@ -38,6 +41,17 @@ export type EntraAuthPluginOptions = ValidatorSource & {
   optional?: boolean
   /** The RBAC policy for `config.auth.permission`. */
   policy?: Policy
+  /**
+   * Report-only roll-out: refusals are reported as `token.would_reject` / `access.would_deny` events and the
+   * handler runs (`request.auth` null when the token was refused). Default: the validator's `reportOnly`;
+   * `config.auth.reportOnly` sets it per route.
+   */
+  reportOnly?: boolean | undefined
+  /**
+   * Run `validator.preflight()` at registration: `'warn'` logs its problems (`app.log.warn`); `'fail'` makes
+   * `ready()` / `listen()` reject when one is an error. Default `false`.
+   */
+  preflight?: 'warn' | 'fail' | false | undefined
 }
 
 declare module 'fastify' {
@@ -58,6 +72,7 @@ const routeAuthSchema = z.union([
       scopes: z.array(z.string().min(1)).optional(),
       roles: z.array(z.string().min(1)).optional(),
       match: z.enum(['any', 'all']).optional(),
+      reportOnly: z.boolean().optional(),
       permission: z.string().min(1).optional(),
       resource: z
         .union([
@@ -73,9 +88,11 @@ const routeAuthSchema = z.union([
 ])
 
 /** A route requirement compiled once, at registration: `false` for a public route. */
-type Compiled = false | { optional: boolean; access: (request: FastifyRequest) => Access }
+type Compiled =
+  | false
+  | { optional: boolean; reportOnly: boolean; access: (request: FastifyRequest) => Access }
 
-function compile(auth: unknown, where: string, policy: Policy | undefined): Compiled {
+function compile(auth: unknown, where: string, policy: Policy | undefined, reportOnly: boolean): Compiled {
   const parsed = routeAuthSchema.safeParse(auth)
   if (!parsed.success) {
     const problems = parsed.error.issues
@@ -86,6 +103,7 @@ function compile(auth: unknown, where: string, policy: Policy | undefined): Comp
   const a = parsed.data
   if (a === false) return false
   const { permission, resource } = a
+  const report = a.reportOnly ?? reportOnly
   if (permission !== undefined && policy === undefined) {
     throw new ConfigurationError(
       `entraguard: ${where} requires permission '${permission}' but no policy was given: register the plugin with { policy }`,
@@ -94,10 +112,11 @@ function compile(auth: unknown, where: string, policy: Policy | undefined): Comp
   const needsCheck = (a.scopes?.length ?? 0) > 0 || (a.roles?.length ?? 0) > 0
   const fixed: Access = { requirement: { scopes: a.scopes, roles: a.roles, match: a.match } }
   if (permission === undefined || resource === undefined || policy === undefined) {
-    return { optional: !needsCheck, access: () => fixed }
+    return { optional: !needsCheck, reportOnly: report, access: () => fixed }
   }
   return {
     optional: false,
+    reportOnly: report,
     access: (request) => ({
       requirement: fixed.requirement,
       permission: {
@@ -135,9 +154,18 @@ function serveMetadata(app: FastifyInstance, metadata: ResourceMetadata): void {
 }
 
 const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyInstance, options) => {
-  const { defaultRequirement = {}, optional = false, policy, ...rest } = options
+  const {
+    defaultRequirement = {},
+    optional = false,
+    policy,
+    reportOnly: report,
+    preflight = false,
+    ...rest
+  } = options
   const { validator, owned } = useValidator(rest as ValidatorSource)
-  const fallback = compile(defaultRequirement, 'defaultRequirement', policy)
+  if (preflight !== false) await runPreflight(app, validator, preflight === 'fail', owned)
+  const reportOnly = report ?? validator.reportOnly === true
+  const fallback = compile(defaultRequirement, 'defaultRequirement', policy, reportOnly)
 
   app.decorateRequest('auth', null)
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -145,7 +173,7 @@ const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyIn
     const compiled =
       config.auth === undefined
         ? fallback
-        : compile(config.auth, `${String(route.method)} ${route.url}`, policy)
+        : compile(config.auth, `${String(route.method)} ${route.url}`, policy, reportOnly)
     route.config = { ...config, [COMPILED]: compiled } as unknown as NonNullable<RouteOptions['config']>
   })
   app.addHook('onClose', async () => {
@@ -158,23 +186,41 @@ const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyIn
     const requirement = (config?.[COMPILED] as Compiled | undefined) ?? fallback
     if (requirement === false) return
     let principal: Principal | undefined
+    const context: AccessContext = { method: request.method, route: request.routeOptions.url }
+    const { reportOnly } = requirement
     try {
       // Runs before Fastify parses the body (unauthenticated bodies are never parsed), so the body check only
       // sees a body that an earlier hook parsed; the query check always applies.
       principal = await authenticate(
         validator,
         { headers: request.raw.rawHeaders, url: request.url, body: request.body },
-        { optional: optional && requirement.optional },
+        { optional: optional && requirement.optional, reportOnly, context },
       )
       if (principal === undefined) return
       request.auth = principal
-      const context: AccessContext = { method: request.method, route: request.routeOptions.url }
-      authorize(principal, requirement.access(request), context, validator)
+      authorize(principal, requirement.access(request), context, validator, { reportOnly })
     } catch (err) {
       if (!isAuthError(err)) throw err
       return reject(reply, err)
     }
   })
+}
+
+async function runPreflight(
+  app: FastifyInstance,
+  validator: Validator,
+  fail: boolean,
+  owned: boolean,
+): Promise<void> {
+  const report = await validator.preflight()
+  if (report.problems.length === 0) return
+  const text = formatPreflight(report)
+  if (fail && !report.ok) {
+    // The plugin never finishes registering, so its onClose hook would not stop the key refresh timer.
+    if (owned) validator.close()
+    throw new ConfigurationError(text)
+  }
+  app.log.warn(text)
 }
 
 /**

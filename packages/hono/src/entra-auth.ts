@@ -1,4 +1,5 @@
 import {
+  type AuthError,
   authenticateRequest,
   isAuthError,
   type Principal,
@@ -28,15 +29,29 @@ export type OptionalEntraAuthEnv = { Variables: { auth?: Principal } }
 export type EntraAuthOptions = ValidatorSource & {
   /** Let requests *without* a token through with `c.get('auth')` unset. A bad token is still refused. */
   optional?: boolean
+  /**
+   * Report-only roll-out: a refused token is reported as `token.would_reject` and the request goes on with
+   * `c.get('auth')` unset; guards report `access.would_deny` instead of answering 403. Default: the
+   * validator's `reportOnly`. A guard can differ with `reportOnly(guard)` / `reportOnly(guard, false)`.
+   */
+  reportOnly?: boolean | undefined
 }
 
-// Keyed by the request's Context (one per request, shared by sub-apps), so guards find the validator of the
-// entraAuth() that ran before them without a variable an app could overwrite.
-const validators = new WeakMap<Context, Validator>()
+/** What entraAuth() leaves for the guards after it. */
+export interface AuthState {
+  validator: Validator
+  reportOnly: boolean
+  /** The refusal that report-only let through: a guard that enforces answers with it. */
+  refusal?: AuthError
+}
 
-/** The validator of the `entraAuth()` that ran for this request, if any. */
-export function validatorOf(c: Context): Validator | undefined {
-  return validators.get(c)
+// Keyed by the request's Context (one per request, shared by sub-apps), so guards find the state of the
+// entraAuth() that ran before them without a variable an app could overwrite.
+const states = new WeakMap<Context, AuthState>()
+
+/** What the `entraAuth()` that ran for this request left for guards, if one ran. */
+export function stateOf(c: Context): AuthState | undefined {
+  return states.get(c)
 }
 
 /**
@@ -64,20 +79,32 @@ export function refusal(err: unknown): unknown {
  * app.get('/api/whoami', (c) => c.json({ oid: c.get('auth')?.objectId }))
  */
 export function entraAuth(
-  options: EntraAuthOptions & { optional: true },
+  options: EntraAuthOptions & ({ optional: true } | { reportOnly: true }),
 ): MiddlewareHandler<OptionalEntraAuthEnv>
-export function entraAuth(options: EntraAuthOptions & { optional?: false }): MiddlewareHandler<EntraAuthEnv>
+export function entraAuth(
+  options: EntraAuthOptions & { optional?: false; reportOnly?: false | undefined },
+): MiddlewareHandler<EntraAuthEnv>
 export function entraAuth(options: EntraAuthOptions): MiddlewareHandler<OptionalEntraAuthEnv>
 export function entraAuth(options: EntraAuthOptions): MiddlewareHandler {
-  const { optional = false, ...rest } = options
+  const { optional = false, reportOnly: report, ...rest } = options
   const { validator } = useValidator(rest as ValidatorSource)
-  const mode = { optional }
+  const reportOnly = report ?? validator.reportOnly === true
   const metadata = validator.resourceMetadata
   return async function entraAuthMiddleware(c, next) {
     if (metadata !== undefined && metadata.paths.includes(c.req.path)) {
       return metadataResponse(metadata, c.req.method)
     }
-    validators.set(c, validator)
+    const state: AuthState = { validator, reportOnly }
+    states.set(c, state)
+    const mode = {
+      optional,
+      reportOnly,
+      // The route of a handler is not matched yet where app.use() runs: the method is all an event can name.
+      context: { method: c.req.method },
+      onWouldReject: (refusal: AuthError) => {
+        state.refusal = refusal
+      },
+    }
     // c.req.raw.headers joins repeated Authorization headers with ", " on every runtime (@hono/node-server
     // builds it from Node's rawHeaders), which core's rule refuses as malformed_request.
     const principal = await authenticateRequest(validator, c.req.raw, mode).catch((err: unknown) => {

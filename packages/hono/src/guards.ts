@@ -1,35 +1,93 @@
-import { type Access, AuthError, authorize, type Policy, type Requirement } from '@entraguard/core'
+import {
+  type Access,
+  AuthError,
+  authorize,
+  ConfigurationError,
+  type Policy,
+  type Requirement,
+} from '@entraguard/core'
 import type { Context, MiddlewareHandler } from 'hono'
-import { type EntraAuthEnv, refusal, validatorOf } from './entra-auth.js'
+import { type EntraAuthEnv, type OptionalEntraAuthEnv, refusal, stateOf } from './entra-auth.js'
+
+const GUARD = Symbol.for('entraguard.hono.guard')
+type GuardSpec = { name: string; access: (c: Context) => Access }
 
 function guard<P extends string>(
   name: string,
   access: (c: Context<EntraAuthEnv, P>) => Access,
+  report?: boolean,
 ): MiddlewareHandler<EntraAuthEnv, P> {
-  return async function entraGuard(c, next) {
-    const validator = validatorOf(c)
-    if (validator === undefined) {
+  const handler: MiddlewareHandler<EntraAuthEnv, P> = async function entraGuard(c, next) {
+    const state = stateOf(c)
+    if (state === undefined) {
       throw new Error(
         `entraguard: ${name}() runs before entraAuth(); add app.use(entraAuth(...)) ahead of this route`,
       )
     }
+    const reportOnly = report ?? state.reportOnly
+    // routePath is the pattern this guard was registered with (`/portfolios/:name`), never the concrete path.
+    const context = { method: c.req.method, route: c.req.routePath }
     const principal = c.get('auth') as EntraAuthEnv['Variables']['auth'] | undefined
     if (principal === undefined) {
-      throw refusal(
-        new AuthError('missing_token', {
-          description: 'No bearer token was sent',
-          detail: `${name}() needs a token; this request came without one (entraAuth optional mode)`,
-        }),
-      )
+      // A refused token was reported by entraAuth() already; an enforcing guard answers with that refusal.
+      if (state.refusal !== undefined) {
+        if (!reportOnly) throw refusal(state.refusal)
+        await next()
+        return
+      }
+      const missing = new AuthError('missing_token', {
+        description: 'No bearer token was sent',
+        detail: `${name}() needs a token; this request came without one (entraAuth optional mode)`,
+      })
+      if (!reportOnly) throw refusal(missing)
+      state.validator.emit({
+        type: 'token.would_reject',
+        code: missing.code,
+        reason: missing.detail,
+        ...context,
+      })
+      await next()
+      return
     }
     try {
-      // routePath is the pattern this guard was registered with (`/portfolios/:name`), never the concrete path.
-      authorize(principal, access(c), { method: c.req.method, route: c.req.routePath }, validator)
+      authorize(principal, access(c), context, state.validator, { reportOnly })
     } catch (err) {
       throw refusal(err)
     }
     await next()
   }
+  ;(handler as unknown as Record<symbol, GuardSpec>)[GUARD] = { name, access: access as GuardSpec['access'] }
+  return handler
+}
+
+/**
+ * Sets a guard's own report-only mode, whatever `entraAuth()`'s is: `reportOnly(guard)` reports its denials
+ * as `access.would_deny` and lets the request on (so `c.get('auth')` may be unset after it);
+ * `reportOnly(guard, false)` enforces it under a report-only `entraAuth()` (a refused token then answers with
+ * its own 401 / 400 / 503). Token checks themselves follow `entraAuth()`'s mode.
+ *
+ * @example
+ * app.post('/stocks', reportOnly(requireRoles('Stocks.Write')), (c) => c.json({ by: c.get('auth')?.clientId }))
+ */
+export function reportOnly<P extends string>(
+  handler: MiddlewareHandler<EntraAuthEnv, P>,
+  enabled?: true,
+): MiddlewareHandler<OptionalEntraAuthEnv, P>
+export function reportOnly<P extends string>(
+  handler: MiddlewareHandler<EntraAuthEnv, P>,
+  enabled: false,
+): MiddlewareHandler<EntraAuthEnv, P>
+export function reportOnly<P extends string>(
+  handler: MiddlewareHandler<EntraAuthEnv, P>,
+  enabled = true,
+): MiddlewareHandler<EntraAuthEnv, P> | MiddlewareHandler<OptionalEntraAuthEnv, P> {
+  const spec = (handler as unknown as Record<symbol, GuardSpec | undefined>)[GUARD]
+  if (spec === undefined) {
+    throw new ConfigurationError(
+      'entraguard: reportOnly() takes a guard of @entraguard/hono (requireRoles, requireScopes, requireAuth, requirePermission)',
+    )
+  }
+  return guard<P>(spec.name, spec.access, enabled)
 }
 
 /**

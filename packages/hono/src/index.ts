@@ -5,5 +5,5 @@ export {
   entraAuth,
   type OptionalEntraAuthEnv,
 } from './entra-auth.js'
-export { requireAuth, requirePermission, requireRoles, requireScopes } from './guards.js'
+export { reportOnly, requireAuth, requirePermission, requireRoles, requireScopes } from './guards.js'
 export { resourceMetadataHandler } from './resource-metadata.js'

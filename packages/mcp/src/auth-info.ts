@@ -42,15 +42,20 @@ export function getPrincipal(authInfo: AuthInfo | undefined): Principal {
   return principal as Principal
 }
 
-const validators = new WeakMap<AuthInfo, Validator>()
+const validators = new WeakMap<AuthInfo, { validator: Validator; reportOnly: boolean }>()
 
-/** Remembers which validator authenticated an `AuthInfo`, so checks inside tool handlers report to it. */
-export function bindValidator(authInfo: AuthInfo, validator: Validator): AuthInfo {
-  validators.set(authInfo, validator)
+/** Remembers which validator authenticated an `AuthInfo` (and in which mode), so checks inside tool handlers report to it. */
+export function bindValidator(authInfo: AuthInfo, validator: Validator, reportOnly = false): AuthInfo {
+  validators.set(authInfo, { validator, reportOnly })
   return authInfo
 }
 
 /** The validator that authenticated an `AuthInfo`, if entraguard made it. */
 export function validatorOf(authInfo: AuthInfo | undefined): Validator | undefined {
-  return authInfo === undefined ? undefined : validators.get(authInfo)
+  return authInfo === undefined ? undefined : validators.get(authInfo)?.validator
+}
+
+/** Whether the `requireMcpAuth()` that made this `AuthInfo` runs in report-only mode. */
+export function reportOnlyOf(authInfo: AuthInfo | undefined): boolean {
+  return authInfo !== undefined && validators.get(authInfo)?.reportOnly === true
 }

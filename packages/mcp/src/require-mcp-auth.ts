@@ -24,6 +24,12 @@ export type McpAuthOptions = ValidatorSource & {
   tools?: Readonly<Record<string, Requirement>> | undefined
   /** What every request to the MCP endpoint needs beyond a valid token. */
   requirement?: Requirement | undefined
+  /**
+   * Report-only roll-out: refusals are reported as `token.would_reject` / `access.would_deny` events and the
+   * request reaches the transport (with `req.auth` unset when the token was refused, so tool handlers see no
+   * `extra.authInfo`). Default: the validator's `reportOnly`.
+   */
+  reportOnly?: boolean | undefined
 }
 
 /**
@@ -40,8 +46,9 @@ export type McpAuthOptions = ValidatorSource & {
  * app.post('/mcp', express.json(), requireMcpAuth({ validator, tools: { trade: { roles: ['Stocks.Write'] } } }), mcp)
  */
 export function requireMcpAuth(options: McpAuthOptions): McpRequestHandler {
-  const { tools = {}, requirement, ...source } = options
+  const { tools = {}, requirement, reportOnly: report, ...source } = options
   const { validator } = useValidator(source as ValidatorSource)
+  const reportOnly = report ?? validator.reportOnly === true
   const metadata = validator.resourceMetadata
   if (metadata === undefined) {
     throw new ConfigurationError(
@@ -54,26 +61,34 @@ export function requireMcpAuth(options: McpAuthOptions): McpRequestHandler {
   const checksTools = toolRequirements.size > 0
 
   return function entraMcpAuth(req: McpRequest, res: ServerResponse, next: (err?: unknown) => void): void {
-    authenticate(validator, { headers: req.rawHeaders, url: req.url, body: req.body }).then(
+    const context: AccessContext = { method: req.method, route: req.baseUrl || pathOf(req.url) }
+    const shape = { headers: req.rawHeaders, url: req.url, body: req.body }
+    authenticate(validator, shape, { reportOnly, context }).then(
       (principal) => {
+        // Report-only let a refused token through: the transport runs without AuthInfo.
+        if (principal === undefined) {
+          next()
+          return
+        }
         if (checksTools && req.method === 'POST' && req.body === undefined) {
           unparsedBody(req, res, next)
           return
         }
         try {
-          const route = req.baseUrl || pathOf(req.url)
-          const context: AccessContext = { method: req.method, route }
-          if (requirement !== undefined) authorize(principal, { requirement }, context, validator)
+          const mode = { reportOnly }
+          if (requirement !== undefined) authorize(principal, { requirement }, context, validator, mode)
+          // In report-only mode every tool of a batch that would be refused is reported, each on its own.
           for (const name of calledTools(req.body)) {
             const needs = toolRequirements.get(name)
             if (needs === undefined) continue
             const toolContext = { ...context, action: 'tools/call', resource: `tool:${name}` }
-            authorize(principal, { requirement: needs }, toolContext, validator)
+            authorize(principal, { requirement: needs }, toolContext, validator, mode)
           }
           const token = extractBearerToken(authorizationOf({ headers: req.rawHeaders }))
           ;(req as McpRequest & { auth?: unknown }).auth = bindValidator(
             toAuthInfo(token, principal, resource),
             validator,
+            reportOnly,
           )
         } catch (err) {
           refuse(err, res, next)

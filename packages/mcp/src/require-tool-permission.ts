@@ -1,7 +1,7 @@
 import { type AuthError, authorize, isAuthError, type Policy } from '@entraguard/core'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
-import { getPrincipal, validatorOf } from './auth-info.js'
+import { getPrincipal, reportOnlyOf, validatorOf } from './auth-info.js'
 
 /**
  * The JSON-RPC error code of {@link ToolAccessError}: in JSON-RPC's range for implementation-defined server
@@ -33,7 +33,8 @@ export class ToolAccessError extends McpError {
 /**
  * Checks an RBAC permission on a resource computed from a tool's arguments, inside the tool handler, with
  * the same decision, audit event (`access.allowed` / `access.denied`, naming `action` and `resource`) and
- * refusal text as `requirePermission` in the other adapters. A denial throws a {@link ToolAccessError}.
+ * refusal text as `requirePermission` in the other adapters. A denial throws a {@link ToolAccessError};
+ * behind `requireMcpAuth({ reportOnly: true })` it is reported as `access.would_deny` and nothing is thrown.
  *
  * @example
  * server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
@@ -54,7 +55,8 @@ export function requireToolPermission(
   const context = url === undefined ? {} : { method: 'POST', route: url.pathname }
   const sink = validator ?? (() => {})
   try {
-    authorize(principal, { permission: { policy, action, resource } }, context, sink)
+    const reportOnly = reportOnlyOf(extra.authInfo)
+    authorize(principal, { permission: { policy, action, resource } }, context, sink, { reportOnly })
   } catch (err) {
     throw isAuthError(err) ? new ToolAccessError(err) : err
   }

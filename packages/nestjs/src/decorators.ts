@@ -1,6 +1,6 @@
 import type { Principal, Requirement } from '@entraguard/core'
-import { createParamDecorator, type ExecutionContext } from '@nestjs/common'
-import { addRouteAuth } from './route-auth.js'
+import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common'
+import { addRouteAuth, REPORT_ONLY } from './route-auth.js'
 
 /** The decorators that declare what a controller or handler needs: on a method they replace the class's. */
 export type AuthDecorator = ClassDecorator & MethodDecorator
@@ -64,6 +64,19 @@ export function Permission<TRequest = { params: Record<string, string> }>(
   return addRouteAuth('Permission', {
     permission: { action, resource: resource as (request: never) => string },
   })
+}
+
+/**
+ * Sets report-only mode for a controller or handler, whatever the module's: refusals are reported as
+ * `token.would_reject` / `access.would_deny` events and the handler runs (`@Auth()` is undefined when the
+ * token was refused). `@ReportOnly(false)` enforces a handler of a report-only controller or module. A
+ * method's setting wins over its class's.
+ *
+ * @example
+ * @Post() @Roles('Stocks.Write') @ReportOnly() add() {}
+ */
+export function ReportOnly(enabled = true): AuthDecorator {
+  return SetMetadata(REPORT_ONLY, enabled) as AuthDecorator
 }
 
 const authParam = createParamDecorator(

@@ -7,10 +7,10 @@ import {
   type RequestShape,
   type Validator,
 } from '@entraguard/core'
-import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common'
+import { type CanActivate, type ExecutionContext, Inject, Injectable, Optional } from '@nestjs/common'
 import { Reflector } from '@nestjs/core'
-import { ROUTE_AUTH, type RouteAuth } from './route-auth.js'
-import { ENTRA_POLICY, ENTRA_VALIDATOR } from './tokens.js'
+import { REPORT_ONLY, ROUTE_AUTH, type RouteAuth } from './route-auth.js'
+import { ENTRA_AUTH_OPTIONS, ENTRA_POLICY, ENTRA_VALIDATOR } from './tokens.js'
 
 /** The platform's request as the guard reads it: an Express `req` or a Fastify `request`. */
 interface PlatformRequest {
@@ -42,6 +42,9 @@ export class EntraAuthGuard implements CanActivate {
     @Inject(Reflector) private readonly reflector: Reflector,
     @Inject(ENTRA_VALIDATOR) private readonly validator: Validator,
     @Inject(ENTRA_POLICY) private readonly policy: Policy | null,
+    @Optional()
+    @Inject(ENTRA_AUTH_OPTIONS)
+    private readonly options: { reportOnly?: boolean | undefined } | null = null,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -52,10 +55,19 @@ export class EntraAuthGuard implements CanActivate {
     if (auth?.isPublic === true) return true
     if (context.getType() !== 'http') return false
     const request = context.switchToHttp().getRequest<PlatformRequest>()
-    const principal = await authenticate(this.validator, shapeOf(request))
+    const reportOnly =
+      this.reflector.getAllAndOverride<boolean | undefined>(REPORT_ONLY, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ??
+      this.options?.reportOnly ??
+      this.validator.reportOnly === true
+    const where = { method: request.method, route: routeOf(request) }
+    const principal = await authenticate(this.validator, shapeOf(request), { reportOnly, context: where })
+    // Report-only let a refused token through: the handler runs without a principal.
+    if (principal === undefined) return true
     request.auth = principal
-    const route = routeOf(request)
-    authorize(principal, this.accessOf(auth, request), { method: request.method, route }, this.validator)
+    authorize(principal, this.accessOf(auth, request), where, this.validator, { reportOnly })
     return true
   }
 

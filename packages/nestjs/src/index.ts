@@ -4,6 +4,7 @@ export {
   type AuthDecorator,
   Permission,
   Public,
+  ReportOnly,
   RequireAuth,
   Roles,
   Scopes,

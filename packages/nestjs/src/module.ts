@@ -1,4 +1,11 @@
-import { type Policy, useValidator, type Validator, type ValidatorSource } from '@entraguard/core'
+import {
+  ConfigurationError,
+  formatPreflight,
+  type Policy,
+  useValidator,
+  type Validator,
+  type ValidatorSource,
+} from '@entraguard/core'
 import {
   type DynamicModule,
   type FactoryProvider,
@@ -22,6 +29,17 @@ export type EntraAuthModuleOptions = ValidatorSource & {
   policy?: Policy | undefined
   /** Fetch metadata and keys when the app starts (in the background: a failure is logged, never thrown). Default true. */
   warm?: boolean | undefined
+  /**
+   * Report-only roll-out: refusals are reported as `token.would_reject` / `access.would_deny` events and the
+   * handler runs (`request.auth` unset when the token was refused). Default: the validator's `reportOnly`;
+   * `@ReportOnly()` / `@ReportOnly(false)` sets it per controller or handler.
+   */
+  reportOnly?: boolean | undefined
+  /**
+   * Run `validator.preflight()` when the module initialises: `'warn'` logs its problems; `'fail'` makes the
+   * module's init throw when one is an error, so the app refuses to start. Default `false`.
+   */
+  preflight?: 'warn' | 'fail' | false | undefined
 }
 
 /** How the guard is installed; given to `forRoot` / `forRootAsync` directly, never through a factory. */
@@ -95,8 +113,13 @@ export class EntraAuthModule implements OnModuleInit, OnApplicationBootstrap, On
       ...optionsProviders,
       {
         provide: SOURCE,
-        useFactory: ({ policy: _p, warm: _w, ...source }: EntraAuthModuleOptions): Source =>
-          useValidator(source as ValidatorSource),
+        useFactory: ({
+          policy: _p,
+          warm: _w,
+          reportOnly: _r,
+          preflight: _f,
+          ...source
+        }: EntraAuthModuleOptions): Source => useValidator(source as ValidatorSource),
         inject: [ENTRA_AUTH_OPTIONS],
       },
       { provide: ENTRA_VALIDATOR, useFactory: (s: Source) => s.validator, inject: [SOURCE] },
@@ -118,8 +141,9 @@ export class EntraAuthModule implements OnModuleInit, OnApplicationBootstrap, On
     }
   }
 
-  /** Serves the validator's RFC 9728 metadata document, when it has one, at its paths (no token needed). */
-  onModuleInit(): void {
+  /** Runs the preflight when asked, then serves the validator's RFC 9728 metadata document, when it has one, at its paths. */
+  async onModuleInit(): Promise<void> {
+    await this.preflight()
     const metadata = this.source.validator.resourceMetadata
     const http = this.adapterHost.httpAdapter
     if (metadata === undefined || http === undefined) return
@@ -130,6 +154,16 @@ export class EntraAuthModule implements OnModuleInit, OnApplicationBootstrap, On
         http.reply(response, answer.body, answer.status)
       })
     }
+  }
+
+  private async preflight(): Promise<void> {
+    const mode = this.options.preflight ?? false
+    if (mode === false) return
+    const report = await this.source.validator.preflight()
+    if (report.problems.length === 0) return
+    const text = formatPreflight(report)
+    if (mode === 'fail' && !report.ok) throw new ConfigurationError(text)
+    EntraAuthModule.logger.warn(text)
   }
 
   onApplicationBootstrap(): void {

@@ -14,6 +14,12 @@ export interface RouteAuth {
 /** The one metadata key of every entraguard decorator, read with `Reflector.getAllAndOverride`. */
 export const ROUTE_AUTH = 'entraguard:route-auth'
 
+/**
+ * The metadata key of `@ReportOnly()`: apart from {@link ROUTE_AUTH}, so that a class's `@ReportOnly()` covers
+ * its methods' own requirements (a method's own `@ReportOnly(false)` overrides it).
+ */
+export const REPORT_ONLY = 'entraguard:report-only'
+
 type Reflection = {
   getOwnMetadata(key: string, target: object): unknown
   defineMetadata(key: string, value: unknown, target: object): void
