@@ -5,11 +5,15 @@
 // only once IMDS's token cache lets go of the old token.
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type AuthEvent, createValidator, loadPolicy } from '@entraguard/core'
 import { startEmulator } from '@entraguard/emulator'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { createMcpApp } from './mcp-server/app.js'
 import { createExpressStockApi } from './stock-api/express-app.js'
 
 const deadline = setTimeout(() => {
@@ -258,8 +262,56 @@ await call(
   200,
 )
 
+// An AI agent on reader-vm calls the stock-quote MCP server's tools with the VM's managed identity.
+const mcpServer = createServer().listen(0, '127.0.0.1')
+await new Promise<void>((resolve) => mcpServer.once('listening', () => resolve()))
+const mcpUrl = `http://127.0.0.1:${(mcpServer.address() as AddressInfo).port}/mcp`
+const mcpApp = emu.addApp({
+  name: 'stock-mcp',
+  appIdUri: mcpUrl,
+  appRoles: ['Stocks.Read', 'Stocks.Write'],
+  accessTokenAcceptedVersion: 2,
+})
+emu.assignAppRole({ principal: 'reader-vm', app: mcpUrl, role: 'Stocks.Read' })
+const mcpValidator = createValidator({
+  tenant: 'contoso.onmicrosoft.com',
+  audience: [mcpApp.clientId], // v2 tokens carry the MCP app's client ID as aud
+  tokenVersions: [2],
+  authority: emu.httpAuthority,
+  resourceMetadata: { resource: mcpUrl, scopes: ['Stocks.Read', 'Stocks.Write'] },
+  onEvent: (e) => events.push(e),
+})
+mcpServer.on('request', createMcpApp(mcpValidator))
+async function mcpCall(tool: string, args: Record<string, unknown>, expected: number): Promise<void> {
+  events.length = 0
+  const credential = new ManagedIdentityCredential({ clientId: identity('reader-vm').clientId })
+  const { token } = await credential.getToken(`${mcpUrl}/.default`)
+  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  })
+  const client = new Client({ name: 'agent', version: '1.0.0' })
+  await client.connect(transport)
+  const status = await client.callTool({ name: tool, arguments: args }).then(
+    () => 200,
+    (err: { code?: number }) => err.code ?? 0,
+  )
+  await client.close()
+  const decision = events.find((e) => e.type === 'access.allowed' || e.type === 'access.denied')
+  rows.push({
+    call: `MCP tools/call ${tool}`,
+    caller: 'agent on reader-vm (MCP SDK client)',
+    expected,
+    status,
+    reason: decision?.reason ?? '',
+  })
+}
+await mcpCall('get_quote', { symbol: 'MSFT' }, 200)
+await mcpCall('trade', { symbol: 'MSFT', quantity: 1, side: 'buy', portfolio: 'agents' }, 403)
+
 server.close()
 validator.close()
+mcpServer.close()
+mcpValidator.close()
 await emu.close()
 await rm(podDir, { recursive: true, force: true })
 
@@ -267,7 +319,7 @@ const widths = { call: 32, caller: 50, status: 8 }
 const line = (r: { call: string; caller: string; status: string; reason: string }) =>
   `${r.call.padEnd(widths.call)} ${r.caller.padEnd(widths.caller)} ${r.status.padEnd(widths.status)} ${r.reason}`
 console.log(
-  `\nentraguard demo: VMs and an AKS pod call the stock API (emulated Entra ID at ${emu.authority})\n`,
+  `\nentraguard demo: VMs, an AKS pod and an AI agent (MCP) call the stock API (emulated Entra ID at ${emu.authority})\n`,
 )
 console.log(line({ call: 'call', caller: 'caller', status: 'status', reason: 'reason' }))
 console.log('-'.repeat(136))
