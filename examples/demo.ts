@@ -15,6 +15,16 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { createMcpApp } from './mcp-server/app.js'
 import { createExpressStockApi } from './stock-api/express-app.js'
+import { createFastifyStockApi } from './stock-api/fastify-app.js'
+import { createNestStockApi } from './stock-api/nest-app.js'
+
+// `pnpm demo --server fastify|nestjs` runs the same story against the stock API on another framework.
+const at = process.argv.indexOf('--server')
+const framework = at === -1 ? 'express' : process.argv[at + 1]
+if (framework !== 'express' && framework !== 'fastify' && framework !== 'nestjs') {
+  console.error(`demo: --server takes express, fastify or nestjs, not ${framework}`)
+  process.exit(2)
+}
 
 const deadline = setTimeout(() => {
   console.error('demo: did not finish within 60 s')
@@ -58,9 +68,25 @@ const validator = createValidator({
 })
 await validator.warm()
 const policy = await loadPolicy(new URL('./stock-api/policy.json', import.meta.url))
-const server = createExpressStockApi(validator, policy).listen(0, '127.0.0.1')
-await new Promise<void>((resolve) => server.once('listening', () => resolve()))
+const server = await startStockApi()
 const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+
+async function startStockApi(): Promise<{ address(): unknown; close(): unknown }> {
+  if (framework === 'fastify') {
+    const app = await createFastifyStockApi(validator, policy)
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    return { address: () => app.server.address(), close: () => app.close() }
+  }
+  if (framework === 'nestjs') {
+    const app = await createNestStockApi(validator, policy)
+    await app.listen(0, '127.0.0.1')
+    const http = app.getHttpServer() as import('node:http').Server
+    return { address: () => http.address(), close: () => app.close() }
+  }
+  const http = createExpressStockApi(validator, policy).listen(0, '127.0.0.1')
+  await new Promise<void>((resolve) => http.once('listening', () => resolve()))
+  return http
+}
 
 const identity = (name: string) => {
   const found = emu.config.identities.find((i) => i.name === name)
@@ -319,7 +345,7 @@ const widths = { call: 32, caller: 50, status: 8 }
 const line = (r: { call: string; caller: string; status: string; reason: string }) =>
   `${r.call.padEnd(widths.call)} ${r.caller.padEnd(widths.caller)} ${r.status.padEnd(widths.status)} ${r.reason}`
 console.log(
-  `\nentraguard demo: VMs, an AKS pod and an AI agent (MCP) call the stock API (emulated Entra ID at ${emu.authority})\n`,
+  `\nentraguard demo: VMs, an AKS pod and an AI agent (MCP) call the stock API on ${framework} (emulated Entra ID at ${emu.authority})\n`,
 )
 console.log(line({ call: 'call', caller: 'caller', status: 'status', reason: 'reason' }))
 console.log('-'.repeat(136))

@@ -90,20 +90,29 @@ describe.each([
 })
 
 describe('pnpm demo', () => {
-  it('runs the whole story and exits 0 with every status as expected', async () => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'demo.ts'], {
-      cwd: here,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString()
-    })
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString()
-    })
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
-    expect(output).toContain('demo passed: 21 calls')
-    expect(code).toBe(0)
-  }, 60_000)
+  it.each(['express', 'fastify', 'nestjs'])(
+    'on %s: runs the whole story and exits 0 with every status as expected',
+    async (server) => {
+      const child = spawn(
+        process.execPath,
+        ['--conditions=source', '--import', 'tsx', 'demo.ts', '--server', server],
+        {
+          cwd: here,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
+      let output = ''
+      child.stdout.on('data', (c: Buffer) => {
+        output += c.toString()
+      })
+      child.stderr.on('data', (c: Buffer) => {
+        output += c.toString()
+      })
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+      expect(output).toContain('demo passed: 21 calls')
+      expect(output).toContain(`call the stock API on ${server}`)
+      expect(code).toBe(0)
+    },
+    60_000,
+  )
 })
