@@ -53,9 +53,11 @@ export function authenticate(
   try {
     header = authorizationOf(request)
   } catch (err) {
-    if (!reportOnly || !isAuthError(err)) return Promise.reject(err)
+    if (!isAuthError(err)) return Promise.reject(err)
     // Refused before validation, so the validator has not reported it.
-    validator.emit({ type: 'token.would_reject', code: err.code, reason: err.detail, ...context })
+    const type = reportOnly ? 'token.would_reject' : 'token.rejected'
+    validator.emit({ type, code: err.code, reason: err.detail, ...context })
+    if (!reportOnly) return Promise.reject(err)
     options.onWouldReject?.(err)
     return Promise.resolve(undefined)
   }

@@ -107,6 +107,7 @@ describe('authenticate', () => {
       if (header === 'Bearer bad') return Promise.reject(new AuthError('expired', { description: 'expired' }))
       return Promise.resolve(p)
     },
+    emit: () => {},
   } as unknown as Validator
 
   it('validates the one header and resolves to the principal', async () => {
@@ -197,5 +198,30 @@ describe('authorize: the one authorization step of every adapter', () => {
     expect(error?.code).toBe('insufficient_scope')
     expect(events).toHaveLength(1)
     expect(events[0]?.action).toBeUndefined()
+  })
+})
+
+describe('authenticate reports a refused request shape like any refusal', () => {
+  const events: Omit<AuthEvent, 'at'>[] = []
+  const validator = {
+    validate: () => Promise.reject(new Error('not reached')),
+    emit: (e: Omit<AuthEvent, 'at'>) => events.push(e),
+  } as unknown as Validator
+  const twoHeaders = { headers: ['Authorization', 'Bearer a.b.c', 'Authorization', 'Bearer d.e.f'] }
+
+  it('as token.rejected when enforcing, with the request context', async () => {
+    events.length = 0
+    await expect(
+      authenticate(validator, twoHeaders, { context: { method: 'GET', route: '/stocks' } }),
+    ).rejects.toMatchObject({ code: 'malformed_request' })
+    expect(events).toMatchObject([
+      { type: 'token.rejected', code: 'malformed_request', method: 'GET', route: '/stocks' },
+    ])
+  })
+
+  it('as token.would_reject in report-only mode, resolving to no principal', async () => {
+    events.length = 0
+    await expect(authenticate(validator, twoHeaders, { reportOnly: true })).resolves.toBeUndefined()
+    expect(events).toMatchObject([{ type: 'token.would_reject', code: 'malformed_request' }])
   })
 })
