@@ -18,9 +18,17 @@ import {
   type OnModuleInit,
   type Provider,
 } from '@nestjs/common'
-import { APP_FILTER, APP_GUARD, HttpAdapterHost } from '@nestjs/core'
+import {
+  APP_FILTER,
+  APP_GUARD,
+  DiscoveryModule,
+  DiscoveryService,
+  HttpAdapterHost,
+  MetadataScanner,
+} from '@nestjs/core'
 import { EntraAuthExceptionFilter } from './exception-filter.js'
 import { EntraAuthGuard } from './guard.js'
+import { ROUTE_AUTH, type RouteAuth } from './route-auth.js'
 import { ENTRA_AUTH_OPTIONS, ENTRA_POLICY, ENTRA_VALIDATOR } from './tokens.js'
 
 /** Options of {@link EntraAuthModule.forRoot}: validator options or `{ validator }`, plus the module's own. */
@@ -76,6 +84,8 @@ export class EntraAuthModule implements OnModuleInit, OnApplicationBootstrap, On
     @Inject(SOURCE) private readonly source: Source,
     @Inject(ENTRA_AUTH_OPTIONS) private readonly options: EntraAuthModuleOptions,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+    @Inject(MetadataScanner) private readonly scanner: MetadataScanner,
   ) {}
 
   /**
@@ -135,7 +145,7 @@ export class EntraAuthModule implements OnModuleInit, OnApplicationBootstrap, On
     return {
       module: EntraAuthModule,
       global: true,
-      imports,
+      imports: [DiscoveryModule, ...imports],
       providers,
       exports: [ENTRA_VALIDATOR, ENTRA_POLICY, ENTRA_AUTH_OPTIONS, EntraAuthGuard],
     }
@@ -143,6 +153,7 @@ export class EntraAuthModule implements OnModuleInit, OnApplicationBootstrap, On
 
   /** Runs the preflight when asked, then serves the validator's RFC 9728 metadata document, when it has one, at its paths. */
   async onModuleInit(): Promise<void> {
+    this.checkPermissionsHavePolicy()
     await this.preflight()
     const metadata = this.source.validator.resourceMetadata
     const http = this.adapterHost.httpAdapter
@@ -153,6 +164,25 @@ export class EntraAuthModule implements OnModuleInit, OnApplicationBootstrap, On
         for (const [name, value] of Object.entries(answer.headers)) http.setHeader(response, name, value)
         http.reply(response, answer.body, answer.status)
       })
+    }
+  }
+
+  /** A `@Permission()` route without a policy would fail every request: refuse to start instead, naming it. */
+  private checkPermissionsHavePolicy(): void {
+    if (this.options.policy !== undefined) return
+    for (const { metatype } of this.discovery.getControllers()) {
+      if (typeof metatype !== 'function') continue
+      const prototype = metatype.prototype as Record<string, unknown>
+      const onClass = Reflect.getMetadata(ROUTE_AUTH, metatype) as RouteAuth | undefined
+      for (const name of this.scanner.getAllMethodNames(prototype)) {
+        const own = Reflect.getMetadata(ROUTE_AUTH, prototype[name] as object) as RouteAuth | undefined
+        const permission = (own ?? onClass)?.permission
+        if (permission !== undefined) {
+          throw new ConfigurationError(
+            `entraguard: ${metatype.name}.${name} has @Permission('${permission.action}') but EntraAuthModule has no policy: pass { policy } to forRoot() / forRootAsync()`,
+          )
+        }
+      }
     }
   }
 

@@ -108,6 +108,7 @@ describe.each(PLATFORMS)('EntraAuthModule on platform-%s', (platform) => {
           audience: 'api://stock-api',
           authority: 'http://127.0.0.1:1',
           jwks: { timeout: 300 },
+          policy: createPolicy({ roles: { Reader: { actions: ['portfolios/read'] } }, assignments: [] }),
         }),
       ],
       controllers: [StocksController],
