@@ -1,4 +1,5 @@
-// Profiles one contender under COLD or WARM load: `node --conditions=source --import tsx bench/profile.ts entraguard cold`.
+// Profiles one contender (Express or Fastify, as run.ts names them) under cold, warm, invalid or mixed load:
+// `node --conditions=source --import tsx bench/profile.ts entraguard cold`.
 // Writes a .cpuprofile to bench/profiles/ (open it in Chrome DevTools) and prints the top self-time functions.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -20,7 +21,7 @@ const child = spawn(
     '--conditions=source',
     '--import',
     'tsx',
-    'server.ts',
+    contender.startsWith('fastify') ? 'fastify-server.ts' : 'server.ts',
     contender,
   ],
   {
@@ -36,6 +37,29 @@ const port = await new Promise<number>((resolve) => {
   })
 })
 let k = 0
+// The refusals of run.ts's INVALID workload, in turn; MIXED alternates them with new valid tokens.
+const twoSegments = (pool[0] as string).split('.').slice(0, 2).join('.')
+const bad = (n: number) => {
+  const t = pool[n % pool.length] as string
+  return [
+    'Bearer x.y.z',
+    'Basic dXNlcjpwYXNzd29yZA==',
+    `Bearer ${twoSegments}`,
+    `Bearer ${t.slice(0, -6)}${t.endsWith('AAAAAA') ? 'BAAAAA' : 'AAAAAA'}`,
+  ][n % 4] as string
+}
+const header = (n: number): string => {
+  switch (mode) {
+    case 'warm':
+      return `Bearer ${pool[0]}`
+    case 'invalid':
+      return bad(n)
+    case 'mixed':
+      return n % 2 === 0 ? `Bearer ${pool[(n >> 1) % pool.length]}` : bad(n >> 1)
+    default:
+      return `Bearer ${pool[n % pool.length]}`
+  }
+}
 const result = await autocannon({
   url: `http://127.0.0.1:${port}`,
   connections: 8,
@@ -44,10 +68,7 @@ const result = await autocannon({
     {
       method: 'GET',
       path: '/stocks',
-      setupRequest: (req) => ({
-        ...req,
-        headers: { authorization: `Bearer ${mode === 'cold' ? pool[k++ % pool.length] : pool[0]}` },
-      }),
+      setupRequest: (req) => ({ ...req, headers: { authorization: header(k++) } }),
     },
   ],
 })

@@ -9,24 +9,40 @@ import { createRemoteJWKSet, jwtVerify } from 'jose'
 import jwksRsa from 'jwks-rsa'
 import passport from 'passport'
 import { BearerStrategy } from 'passport-azure-ad'
+import { bareVerifier, bearerOf, decodeOnly, hasRole } from './floor.js'
 import { benchConfig } from './setup.js'
 
 const contender = process.argv[2] ?? 'express'
 const c = benchConfig()
 
 const bearer = (req: Request) => /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]
-const hasRole = (payload: object | undefined) =>
-  payload !== undefined &&
-  'roles' in payload &&
-  Array.isArray(payload.roles) &&
-  (payload.roles as unknown[]).includes('Stocks.Read')
 const deny = (res: Response, status = 401) => res.status(status).set('WWW-Authenticate', 'Bearer').end()
 
-function chain(): RequestHandler[] {
+async function chain(): Promise<RequestHandler[]> {
   switch (contender) {
     case 'express':
     case 'express-with-token':
       return []
+    case 'express-decode-only':
+      return [
+        (req, res, next) => {
+          const payload = decodeOnly(bearerOf(req.headers.authorization))
+          if (payload === undefined) deny(res)
+          else if (hasRole(payload)) next()
+          else deny(res, 403)
+        },
+      ]
+    case 'express-bare-crypto': {
+      const verify = await bareVerifier(c)
+      return [
+        (req, res, next) => {
+          const payload = verify(bearerOf(req.headers.authorization))
+          if (payload === undefined) deny(res)
+          else if (hasRole(payload)) next()
+          else deny(res, 403)
+        },
+      ]
+    }
     case 'entraguard-noguard':
       return [entraAuth({ tenant: c.tenant, audience: c.audience, authority: c.authority })]
     case 'entraguard':
@@ -108,7 +124,7 @@ const app = express()
 app.get('/__cpu', (_req: Request, res: Response) => {
   res.json(process.cpuUsage())
 })
-app.get('/stocks', ...chain(), (_req: Request, res: Response) => {
+app.get('/stocks', ...(await chain()), (_req: Request, res: Response) => {
   res.json({ symbol: 'MSFT', price: 497.1 })
 })
 app.use((err: { status?: number }, _req: Request, res: Response, _next: NextFunction) => {

@@ -53,6 +53,10 @@ export function graphTokenError(
  * Runs on the refusal path only.
  */
 export function namingGraph(err: AuthError, token: string, audiences: ReadonlySet<string>): AuthError {
+  // Fewer than three segments, or a header that cannot be a JSON object ('{"' is "eyJ"), is garbage, not a
+  // token anyone was issued: refused without decoding (issue 9).
+  const first = token.indexOf('.')
+  if (first === -1 || token.indexOf('.', first + 1) === -1 || !token.startsWith('eyJ')) return err
   const [h, p] = token.split('.', 2)
   const headerText = decodeText(h)
   const payloadText = decodeText(p)

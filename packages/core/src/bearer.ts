@@ -1,4 +1,5 @@
 import { AuthError } from './errors.js'
+import { hasJwsShape } from './token-shape.js'
 
 /** Tokens longer than this are refused before any decoding (security-notes A24). */
 export const MAX_TOKEN_LENGTH = 16 * 1024
@@ -26,14 +27,10 @@ export function extractBearerToken(value: unknown): string {
     })
   }
   // Fast path for the usual `Bearer <token>`: no trimming or scheme parsing of a 1-2 KB string.
-  if (
-    value.length > 7 &&
-    value.charCodeAt(6) === 32 &&
-    value.charCodeAt(7) !== 32 &&
-    /^bearer$/i.test(value.slice(0, 6))
-  ) {
+  // One scan of the token: a JWS shape is a b64token, and decodeToken will not scan it again.
+  if (value.length > 7 && value.charCodeAt(6) === 32 && value.charCodeAt(7) !== 32 && isBearer(value)) {
     const token = value.slice(7)
-    if (token.length <= MAX_TOKEN_LENGTH && B64TOKEN.test(token)) return token
+    if (token.length <= MAX_TOKEN_LENGTH && (hasJwsShape(token) || B64TOKEN.test(token))) return token
   }
   const trimmed = value.trim()
   if (trimmed === '') {
@@ -46,6 +43,7 @@ export function extractBearerToken(value: unknown): string {
     })
   }
   // A bare token: JWTs hold no spaces and always contain dots.
+  if (trimmed.length <= MAX_TOKEN_LENGTH && hasJwsShape(trimmed)) return trimmed
   if (!/\s/.test(trimmed) && trimmed.includes('.') && !/^bearer$/i.test(trimmed)) return trimmed
   const match = SCHEME.exec(trimmed)
   if (match === null) {
@@ -68,7 +66,7 @@ export function extractBearerToken(value: unknown): string {
       detail: 'The Authorization header says Bearer but carries no token',
     })
   }
-  if (!B64TOKEN.test(credentials)) {
+  if (!hasJwsShape(credentials) && !B64TOKEN.test(credentials)) {
     throw new AuthError('malformed_request', {
       description: 'The Authorization header is malformed',
       detail: /[\s,]/.test(credentials)
@@ -77,4 +75,16 @@ export function extractBearerToken(value: unknown): string {
     })
   }
   return credentials
+}
+
+// `Bearer` in any case, without slicing or a regular expression.
+function isBearer(value: string): boolean {
+  return (
+    (value.charCodeAt(0) | 0x20) === 0x62 &&
+    (value.charCodeAt(1) | 0x20) === 0x65 &&
+    (value.charCodeAt(2) | 0x20) === 0x61 &&
+    (value.charCodeAt(3) | 0x20) === 0x72 &&
+    (value.charCodeAt(4) | 0x20) === 0x65 &&
+    (value.charCodeAt(5) | 0x20) === 0x72
+  )
 }

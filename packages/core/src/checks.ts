@@ -112,6 +112,8 @@ function numericClaim(payload: Record<string, unknown>, name: string, required: 
   return value
 }
 
+const at = (seconds: number) => new Date(seconds * 1000).toISOString()
+
 /** `exp` and `iat` required, `nbf` honoured, all finite and in order, within the clock tolerance. Returns exp. */
 export function checkLifetime(
   payload: Record<string, unknown>,
@@ -124,7 +126,6 @@ export function checkLifetime(
   if (exp < iat || (nbf !== undefined && nbf > exp)) {
     throw malformed('The token expires before it was issued or before it becomes valid')
   }
-  const at = (seconds: number) => new Date(seconds * 1000).toISOString()
   if (nowSeconds > exp + tolerance) {
     throw new AuthError('expired', {
       description: 'The token is expired',

@@ -93,7 +93,13 @@ export class AuthError extends Error {
   readonly #init: AuthErrorInit
 
   constructor(code: AuthErrorCode, init: AuthErrorInit) {
+    // A refusal is an answer, not a fault: its stack would only point into entraguard, and capturing it was
+    // most of the cost of refusing garbage (issue 9). An unavailable identity provider keeps its stack.
+    const limit = Error.stackTraceLimit
+    if (code !== 'metadata_unavailable') Error.stackTraceLimit = 0
+    // Error's constructor cannot throw here: the limit is always restored.
     super(init.description, init.cause === undefined ? undefined : { cause: init.cause })
+    Error.stackTraceLimit = limit
     this.#init = init
     const row = TABLE[code]
     this.code = code
@@ -106,16 +112,7 @@ export class AuthError extends Error {
     if (code === 'forbidden' || code === 'metadata_unavailable') {
       this.wwwAuthenticate = undefined
     } else {
-      this.wwwAuthenticate = buildChallenge(
-        row.error === undefined
-          ? { resourceMetadata: init.resourceMetadata }
-          : {
-              error: row.error,
-              description: init.description,
-              scope: row.error === 'insufficient_scope' ? init.scope : undefined,
-              resourceMetadata: init.resourceMetadata,
-            },
-      )
+      this.wwwAuthenticate = challengeOf(row.error, init)
       headers['WWW-Authenticate'] = this.wwwAuthenticate
     }
     if (code === 'metadata_unavailable') {
@@ -150,6 +147,29 @@ export class AuthError extends Error {
   toJSON(): { error: string; error_description: string } {
     return { error: this.error ?? this.code, error_description: this.description }
   }
+}
+
+// Refusals repeat a small set of (error, description) pairs: their challenge is built once. Bounded, since a
+// description may be computed.
+const CHALLENGES = new Map<string, string>()
+
+function challengeOf(error: BearerErrorCode | undefined, init: AuthErrorInit): string {
+  const scope = error === 'insufficient_scope' ? init.scope : undefined
+  if (scope !== undefined || init.resourceMetadata !== undefined) {
+    return buildChallenge(
+      error === undefined
+        ? { resourceMetadata: init.resourceMetadata }
+        : { error, description: init.description, scope, resourceMetadata: init.resourceMetadata },
+    )
+  }
+  const key = error === undefined ? '' : `${error} ${init.description}`
+  let challenge = CHALLENGES.get(key)
+  if (challenge === undefined) {
+    challenge = buildChallenge(error === undefined ? {} : { error, description: init.description })
+    if (CHALLENGES.size >= 256) CHALLENGES.clear()
+    CHALLENGES.set(key, challenge)
+  }
+  return challenge
 }
 
 /** True for an {@link AuthError}, also across duplicated package copies. */

@@ -37,7 +37,7 @@ export interface Principal {
   /** `preferred_username` / `upn` / `unique_name`; display only, never authorize on it. */
   readonly username?: string
   readonly expiresAt: Date
-  /** Every claim, null-prototype and frozen. */
+  /** Every claim, null-prototype and frozen (made on first read; the same object on every read). */
   readonly claims: Readonly<JWTPayload>
 }
 
@@ -52,9 +52,12 @@ function optionalString(claims: Record<string, unknown>, name: string): string |
   return value
 }
 
+// The empty roles / scopes / groups of every principal that has none: frozen, so one instance serves all.
+const NONE: readonly string[] = Object.freeze([])
+
 function stringArray(claims: Record<string, unknown>, name: string): string[] {
   const value = claims[name]
-  if (value === undefined) return []
+  if (value === undefined) return NONE as string[]
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     throw malformed(`The ${name} claim must be an array of strings`)
   }
@@ -76,7 +79,7 @@ export interface ClaimFacts {
 /** Reads and type-checks the authorization claims (`scp` a string, `roles` an array of strings). */
 export function readClaimFacts(claims: Record<string, unknown>, version: 1 | 2): ClaimFacts {
   const scp = optionalString(claims, 'scp')
-  const scopes = scp === undefined ? [] : scp.split(' ').filter((s) => s !== '')
+  const scopes = scp === undefined ? (NONE as string[]) : scp.split(' ').filter((s) => s !== '')
   const roles = stringArray(claims, 'roles')
   const groups = stringArray(claims, 'groups')
   const clientId = version === 2 ? optionalString(claims, 'azp') : optionalString(claims, 'appid')
@@ -114,16 +117,121 @@ export function toPrincipal(
     scopes: Object.freeze(facts.scopes),
     groups: Object.freeze(facts.groups),
     expiresAt: new Date(exp * 1000),
-    claims: Object.freeze(claims),
   }
-  const optional: [string, unknown][] = [
-    ['objectId', claims.oid],
-    ['subject', claims.sub],
-    ['clientAuthMethod', facts.clientAuthMethod],
-    ['managedIdentityResourceId', claims.xms_mirid],
-    ['name', claims.name],
-    ['username', claims.preferred_username ?? claims.upn ?? claims.unique_name],
-  ]
-  for (const [key, value] of optional) if (typeof value === 'string') principal[key] = value
+  // Frozen on first read: freezing a null-prototype object gives it a hidden class of its own (~1 µs), which a
+  // principal whose claims nobody reads need not pay.
+  Object.defineProperty(principal, 'claims', LAZY_CLAIMS)
+  HELD_CLAIMS.set(principal, claims)
+  if (typeof claims.oid === 'string') principal.objectId = claims.oid
+  if (typeof claims.sub === 'string') principal.subject = claims.sub
+  if (facts.clientAuthMethod !== undefined) principal.clientAuthMethod = facts.clientAuthMethod
+  if (typeof claims.xms_mirid === 'string') principal.managedIdentityResourceId = claims.xms_mirid
+  if (typeof claims.name === 'string') principal.name = claims.name
+  const username = claims.preferred_username ?? claims.upn ?? claims.unique_name
+  if (typeof username === 'string') principal.username = username
   return Object.freeze(principal) as unknown as Principal
+}
+
+// Claims that differ in every token: not worth remembering in a sharing table.
+const UNIQUE_CLAIMS = new Set(['aio', 'uti', 'rh', 'jti', 'nonce', 'iat', 'nbf', 'exp'])
+
+// Each principal's claims, behind the `claims` getter: V8 gives every frozen null-prototype object a hidden
+// class of its own (~1 µs to make, ~500 B to keep), so the frozen null-prototype object that `claims` returns
+// is made on first read and kept here. Until then a fresh principal holds the decoded payload (null-prototype,
+// not yet frozen, referenced from nowhere else), and a cached one a frozen object of an ordinary shape that V8
+// shares between entries.
+const HELD_CLAIMS = new WeakMap<object, Record<string, unknown>>()
+
+function define(target: Record<string, unknown>, name: string, value: unknown): void {
+  // Assigning "__proto__" would set the prototype: a signed member of that name stays a plain own claim.
+  if (name === '__proto__') {
+    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true })
+  } else target[name] = value
+}
+
+const CACHED_EXPIRY = new WeakMap<object, Date>()
+
+/** One getter for every cached principal (a JS Date is ~100 B: made on first read, then the same object). */
+const LAZY_EXPIRY: PropertyDescriptor = {
+  enumerable: true,
+  configurable: false,
+  get(this: object): Date | undefined {
+    let date = CACHED_EXPIRY.get(this)
+    const exp = HELD_CLAIMS.get(this)?.exp
+    if (date === undefined && typeof exp === 'number') {
+      date = new Date(exp * 1000)
+      CACHED_EXPIRY.set(this, date)
+    }
+    return date
+  },
+}
+
+/** One getter for every cached principal, so that they share one hidden class. */
+const LAZY_CLAIMS: PropertyDescriptor = {
+  enumerable: true,
+  configurable: false,
+  get(this: object): Readonly<JWTPayload> | undefined {
+    const held = HELD_CLAIMS.get(this)
+    if (held === undefined) return undefined
+    if (Object.getPrototypeOf(held) === null) return Object.isFrozen(held) ? held : Object.freeze(held)
+    const claims: Record<string, unknown> = {}
+    for (const name of Object.keys(held)) define(claims, name, held[name])
+    const frozen = Object.freeze(Object.setPrototypeOf(claims, null))
+    HELD_CLAIMS.set(this, frozen)
+    return frozen
+  },
+}
+
+/**
+ * The same principal, rebuilt for a long stay in the validated-token cache: string values that repeat from
+ * token to token (issuer, audience, tenant, the caller's IDs, role names) are taken from `share`, so that
+ * 10,000 cached tokens of one managed identity hold those strings once rather than 10,000 times; so do the
+ * frozen roles / scopes / groups lists (`shareList`). `claims` and `expiresAt` are made on first read (getters;
+ * the same object on every read). Keys, key order, values and frozenness are those of the original; nested
+ * claim arrays stay unshared copies.
+ *
+ * @example
+ * const share = (s: string) => table.get(s) ?? (table.set(s, s), s)
+ * cache.set(key, compactPrincipal(principal, share, (list) => list))
+ */
+export function compactPrincipal(
+  principal: Principal,
+  share: (value: string) => string,
+  shareList: (list: readonly string[]) => readonly string[],
+): Principal {
+  const source = (HELD_CLAIMS.get(principal) ?? principal.claims) as Record<string, unknown>
+  const held: Record<string, unknown> = {}
+  for (const name of Object.keys(source)) {
+    const value = source[name]
+    define(
+      held,
+      name,
+      typeof value === 'string'
+        ? UNIQUE_CLAIMS.has(name)
+          ? value
+          : share(value)
+        : Array.isArray(value)
+          ? value.map((v) => (typeof v === 'string' ? share(v) : v))
+          : value,
+    )
+  }
+  const rebuilt: Record<string, unknown> = {}
+  for (const name of Object.keys(principal)) {
+    // Not read through the getter: that would freeze the fresh principal's claims for nothing.
+    const value = name === 'claims' ? undefined : (principal as unknown as Record<string, unknown>)[name]
+    if (name === 'claims') Object.defineProperty(rebuilt, name, LAZY_CLAIMS)
+    else if (name === 'expiresAt' && held.exp === (value as Date).getTime() / 1000)
+      Object.defineProperty(rebuilt, name, LAZY_EXPIRY)
+    else
+      rebuilt[name] =
+        typeof value === 'string'
+          ? share(value)
+          : Array.isArray(value)
+            ? value.length === 0
+              ? NONE
+              : shareList(value)
+            : value
+  }
+  HELD_CLAIMS.set(rebuilt, Object.freeze(held))
+  return Object.freeze(rebuilt) as unknown as Principal
 }

@@ -1,12 +1,13 @@
 import { MAX_TOKEN_LENGTH } from './bearer.js'
 import { AuthError } from './errors.js'
 import { parseStrictJson } from './strict-json.js'
+import { wasShaped } from './token-shape.js'
 
 /** A JWS compact token split and decoded, not yet verified. */
 export interface DecodedToken {
-  /** Null-prototype copy of the protected header. */
+  /** The protected header, null-prototype. */
   header: Record<string, unknown>
-  /** Null-prototype copy of the payload. */
+  /** The payload, null-prototype. */
   payload: Record<string, unknown>
   /** `header.payload` as bytes, what the signature covers. */
   signingInput: Buffer
@@ -38,11 +39,25 @@ function decodeSegment(segment: string, what: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw malformed(`The token's ${what} is not a JSON object`)
   }
-  // A null-prototype copy: a signed "__proto__" member stays a plain own property and can never
-  // leak into lookups such as `claims.roles` (security-notes A23).
-  const copy: Record<string, unknown> = Object.create(null)
-  for (const key of Object.keys(value)) copy[key] = (value as Record<string, unknown>)[key]
-  return copy
+  // Null prototype: a signed "__proto__" member (JSON.parse makes it a plain own property) stays one, and no
+  // lookup such as `claims.roles` can reach Object.prototype (security-notes A23). Set in place rather than
+  // copied into Object.create(null): V8 keeps the parsed object's fast shape (a copy is a dictionary, ~230 B
+  // more per cached token, and slower to build).
+  return Object.setPrototypeOf(value, null) as Record<string, unknown>
+}
+
+function checkSegments(h: string, p: string, s: string): void {
+  checkSegment(h, 'header')
+  checkSegment(p, 'payload')
+  checkSegment(s, 'signature')
+}
+
+function checkSegment(segment: string, what: string): void {
+  if (!SEGMENT.test(segment) || !isCanonical(segment)) {
+    throw malformed(
+      `The token's ${what} is not canonical base64url (padding, whitespace or stray characters)`,
+    )
+  }
 }
 
 /**
@@ -66,17 +81,9 @@ export function decodeToken(token: string): DecodedToken {
   const h = token.slice(0, first)
   const p = token.slice(first + 1, second)
   const s = token.slice(second + 1)
-  for (const [segment, what] of [
-    [h, 'header'],
-    [p, 'payload'],
-    [s, 'signature'],
-  ] as const) {
-    if (!SEGMENT.test(segment) || !isCanonical(segment)) {
-      throw malformed(
-        `The token's ${what} is not canonical base64url (padding, whitespace or stray characters)`,
-      )
-    }
-  }
+  if (wasShaped(token)) {
+    if (!isCanonical(h) || !isCanonical(p) || !isCanonical(s)) checkSegments(h, p, s)
+  } else checkSegments(h, p, s)
   const header = decodeSegment(h, 'header')
   const payload = decodeSegment(p, 'payload')
   return {
