@@ -143,6 +143,17 @@ export class AuthError extends Error {
     return copy
   }
 
+  /**
+   * Where this refusal is explained for the operator: the entry of its code in entraguard's troubleshooting
+   * guide (`entraguard inspect --explain <code>` prints the same entry).
+   *
+   * @example
+   * log.warn({ code: err.code, detail: err.detail, help: err.help }) // help: 'docs/troubleshooting.md#expired'
+   */
+  get help(): string {
+    return `docs/troubleshooting.md#${this.code}`
+  }
+
   /** The JSON body adapters send: `{ error, error_description }`. */
   toJSON(): { error: string; error_description: string } {
     return { error: this.error ?? this.code, error_description: this.description }

@@ -63,3 +63,15 @@ describe('AuthError', () => {
     expect(e.toJSON()).toEqual({ error: error ?? code, error_description: 'd' })
   })
 })
+
+describe('AuthError#help', () => {
+  it('names the troubleshooting entry of every code, and the entry exists', async () => {
+    const { readFile } = await import('node:fs/promises')
+    const guide = await readFile(new URL('../../../docs/troubleshooting.md', import.meta.url), 'utf8')
+    for (const code of AUTH_ERROR_CODES) {
+      const help = new AuthError(code, { description: 'x' }).help
+      expect(help).toBe(`docs/troubleshooting.md#${code}`)
+      expect(guide).toContain(`\n## ${code}\n`)
+    }
+  })
+})
