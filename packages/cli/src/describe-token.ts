@@ -1,18 +1,9 @@
-import type { AuthErrorCode } from '@entraguard/core'
+import { type AuthErrorCode, isGraphAudience } from '@entraguard/core'
 import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose'
 
 /** The tenant of personal Microsoft accounts (outlook.com, xbox.com, …). */
 export const PERSONAL_ACCOUNTS_TENANT = '9188040d-6c67-4c5b-b112-36a304b66dad'
 
-const GRAPH_AUDIENCES = new Set([
-  '00000003-0000-0000-c000-000000000000',
-  'https://graph.microsoft.com',
-  'https://graph.microsoft.com/',
-  'https://graph.microsoft.us',
-  'https://graph.microsoft.us/',
-  'https://dod-graph.microsoft.us',
-  'https://microsoftgraph.chinacloudapi.cn',
-])
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** What a finding is about; `error` findings make the token invalid (exit code 1). */
@@ -211,7 +202,7 @@ function lifetimeFindings(payload: JWTPayload, nowSeconds: number, tolerance: nu
 }
 
 function graphFinding(header: Record<string, unknown>, aud: unknown): Finding[] {
-  const byAud = typeof aud === 'string' && GRAPH_AUDIENCES.has(aud)
+  const byAud = isGraphAudience(aud)
   if (header.nonce === undefined && !byAud) return []
   return [
     {

@@ -17,9 +17,20 @@ export function shown(value: unknown): string {
   return text.length > 120 ? `${text.slice(0, 120)}…` : text
 }
 
+/**
+ * True when `aud` names Microsoft Graph in any cloud (its app ID or one of its URLs): the token was issued for
+ * Graph, and only Graph can validate it.
+ *
+ * @example
+ * isGraphAudience('https://graph.microsoft.com') // true
+ */
+export function isGraphAudience(aud: unknown): boolean {
+  return typeof aud === 'string' && GRAPH_AUDIENCES.has(aud)
+}
+
 /** True for a token made for Microsoft Graph: a `nonce` in its header (only Graph's carry one) or Graph as `aud`. */
 export function isGraphToken(header: Record<string, unknown>, aud: unknown): boolean {
-  return header.nonce !== undefined || (typeof aud === 'string' && GRAPH_AUDIENCES.has(aud))
+  return header.nonce !== undefined || isGraphAudience(aud)
 }
 
 /** What an operator reads for a Graph token, whichever check refused it. */

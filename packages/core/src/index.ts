@@ -1,4 +1,5 @@
 export { type Access, type AuthorizeOptions, authorize, type DecisionSink } from './access.js'
+export { isGraphAudience } from './audience.js'
 export { type AccessContext, enforce } from './audit.js'
 export { type AuthenticateOptions, authenticate } from './authenticate.js'
 export { extractBearerToken, MAX_TOKEN_LENGTH } from './bearer.js'
