@@ -1,5 +1,6 @@
 import { type Cloud, createValidator, type Validator } from '@entraguard/core'
 import type { Style } from './render.js'
+import { validatorOptions } from './validator-options.js'
 
 /** What `validator.preflight()` resolves to. */
 export type PreflightResult = Awaited<ReturnType<Validator['preflight']>>
@@ -25,18 +26,7 @@ export interface PreflightOptions {
  * if (!report.ok) console.log(report.problems)
  */
 export async function preflight(options: PreflightOptions): Promise<PreflightResult> {
-  const validator = createValidator({
-    tenant: options.tenant,
-    audience: typeof options.audience === 'string' ? options.audience : [...options.audience],
-    cache: false,
-    ...(options.authority === undefined ? {} : { authority: options.authority }),
-    ...(options.cloud === undefined ? {} : { cloud: options.cloud }),
-    ...(options.allowedTenants === undefined
-      ? {}
-      : { allowedTenants: options.allowedTenants === 'any' ? 'any' : [...options.allowedTenants] }),
-    ...(options.tokenVersions === undefined ? {} : { tokenVersions: [...options.tokenVersions] }),
-    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-  })
+  const validator = createValidator(validatorOptions(options))
   try {
     return await validator.preflight()
   } finally {

@@ -10,6 +10,7 @@ import {
 } from '@entraguard/core'
 import { type CheckId, failingCheck, VALIDATION_CHECKS } from './checks.js'
 import { troubleshootingAnchor, troubleshootingFix } from './troubleshooting.js'
+import { validatorOptions } from './validator-options.js'
 
 /** What {@link validateToken} checks the token against: the API's validator options and a requirement. */
 export interface ValidateOptions {
@@ -86,15 +87,7 @@ export async function validateToken(token: string, options: ValidateOptions): Pr
   let fetched = false
   const baseFetch = options.fetch ?? globalThis.fetch
   const validator = createValidator({
-    tenant: options.tenant,
-    audience: typeof options.audience === 'string' ? options.audience : [...options.audience],
-    cache: false,
-    ...(options.authority === undefined ? {} : { authority: options.authority }),
-    ...(options.cloud === undefined ? {} : { cloud: options.cloud }),
-    ...(options.allowedTenants === undefined
-      ? {}
-      : { allowedTenants: options.allowedTenants === 'any' ? 'any' : [...options.allowedTenants] }),
-    ...(options.now === undefined ? {} : { now: options.now }),
+    ...validatorOptions(options),
     // The only way to tell the offline checks from the online ones: the first fetch means they passed.
     fetch: (input, init) => {
       fetched = true
