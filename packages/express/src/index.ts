@@ -2,6 +2,7 @@ import {
   type Access,
   type AccessContext,
   AuthError,
+  type AuthenticateOptions,
   authenticate,
   authorize,
   ConfigurationError,
@@ -78,21 +79,31 @@ export function entraAuth(options: EntraAuthOptions): EntraAuthMiddleware {
   const ready = startPreflight(validator, preflight)
   const reportOnly = report ?? validator.reportOnly === true
   const metadata = validator.resourceMetadata
+  // Enforcing, the guards' state never changes: one object serves every request.
+  const enforcing: Readonly<AuthState> = Object.freeze({ validator, reportOnly })
   const middleware = function entraAuthMiddleware(req: Request, res: Response, next: NextFunction): void {
     if (metadata !== undefined && metadata.paths.includes(req.path)) {
       serveMetadata(metadata, req, res)
       return
     }
-    const state: AuthState = { validator, reportOnly }
-    ;(req as WithState)[STATE] = state
-    const mode = {
-      optional,
-      reportOnly,
-      // The route is not matched yet at app.use() level: the method is all an event can name here.
-      context: { method: req.method },
-      onWouldReject: (refusal: AuthError) => {
-        state.refusal = refusal
-      },
+    // The route is not matched yet at app.use() level: the method is all an event can name here.
+    const context = { method: req.method }
+    let mode: AuthenticateOptions
+    if (reportOnly) {
+      // Only report-only lets a refusal through for a later, enforcing guard: a state of its own per request.
+      const state: AuthState = { validator, reportOnly }
+      ;(req as WithState)[STATE] = state
+      mode = {
+        optional,
+        reportOnly,
+        context,
+        onWouldReject: (refusal: AuthError) => {
+          state.refusal = refusal
+        },
+      }
+    } else {
+      ;(req as WithState)[STATE] = enforcing
+      mode = { optional, reportOnly, context }
     }
     authenticate(validator, { headers: req.rawHeaders, url: req.url, body: req.body }, mode).then(
       (principal) => {
