@@ -8,6 +8,10 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@entraguard\/core$/, replacement: src('core') },
+      {
+        find: /^@entraguard\/core\/internal$/,
+        replacement: fileURLToPath(new URL('./packages/core/src/internal.ts', import.meta.url)),
+      },
       { find: /^@entraguard\/express$/, replacement: src('express') },
       { find: /^@entraguard\/fastify$/, replacement: src('fastify') },
       { find: /^@entraguard\/emulator$/, replacement: src('emulator') },

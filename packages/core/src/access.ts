@@ -1,9 +1,10 @@
 import { type AccessContext, enforce } from './audit.js'
 import { pointTo, resourceMetadataOf } from './authenticate.js'
 import type { AuthEvent } from './events.js'
+import { type HotPath, LISTENED } from './hot-path.js'
 import type { Policy } from './policy.js'
 import type { Principal } from './principal.js'
-import { check, type Requirement } from './requirements.js'
+import { check, type Requirement, satisfies } from './requirements.js'
 import { countRequirementDecision, tracedAuthorize } from './telemetry.js'
 
 /** What a route needs beyond a valid token: scopes / app roles, and/or an RBAC permission on a resource. */
@@ -44,6 +45,17 @@ export function authorize(
   options: AuthorizeOptions = {},
 ): void {
   const reportOnly = options.reportOnly === true
+  // Nobody listens and the route needs scopes or roles only: an allowed request needs no decision object,
+  // no reason text and no event (issue 9); a denial goes the full way below.
+  if (
+    access.permission === undefined &&
+    typeof sink === 'object' &&
+    (sink as Partial<HotPath>)[LISTENED] === false &&
+    (access.requirement === undefined || satisfies(principal, access.requirement))
+  ) {
+    countRequirementAllowed(access.requirement)
+    return
+  }
   if (typeof sink === 'function') {
     decide(principal, access, context, sink, reportOnly)
     return
@@ -86,4 +98,15 @@ function decide(
     emit,
     reportOnly,
   )
+}
+
+const ALLOWED = Object.freeze({ allowed: true, reason: '' })
+
+/** The `entraguard.decisions` count of an allowed requirement that was checked (one that names scopes or roles). */
+function countRequirementAllowed(requirement: Requirement | undefined): void {
+  if (
+    requirement !== undefined &&
+    ((requirement.scopes?.length ?? 0) > 0 || (requirement.roles?.length ?? 0) > 0)
+  )
+    countRequirementDecision(ALLOWED)
 }

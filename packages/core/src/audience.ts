@@ -98,9 +98,13 @@ function lenientObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/** Checks `aud`: one string, compared exactly with the configured audiences. */
-export function checkAudience(aud: unknown, version: 1 | 2, audiences: ReadonlySet<string>): void {
-  if (typeof aud === 'string' && audiences.has(aud)) return
+/** Checks `aud`: one string, compared exactly with the configured audiences. Returns the refusal. */
+export function checkAudience(
+  aud: unknown,
+  version: 1 | 2,
+  audiences: ReadonlySet<string>,
+): AuthError | undefined {
+  if (typeof aud === 'string' && audiences.has(aud)) return undefined
   const accepted = [...audiences].map((a) => `'${a}'`).join(', ')
   let detail: string
   if (Array.isArray(aud)) {
@@ -119,5 +123,8 @@ export function checkAudience(aud: unknown, version: 1 | 2, audiences: ReadonlyS
           : ` v2 tokens carry the API's client ID (GUID) as aud; ${GUID.test(aud) ? 'if this is the client ID of this API, add it to audience; otherwise the token was issued for another API' : 'an App ID URI in a v2 token means the app registration is unusual; check accessTokenAcceptedVersion (api.requestedAccessTokenVersion) in the manifest'}.`
     detail = `aud is '${shown(aud)}', this API accepts ${accepted}.${hint} The API's manifest setting accessTokenAcceptedVersion decides whether clients get v1 (aud = requested resource) or v2 (aud = client ID) tokens.`
   }
-  throw new AuthError('invalid_audience', { description: 'The token is not for this API (audience)', detail })
+  return new AuthError('invalid_audience', {
+    description: 'The token is not for this API (audience)',
+    detail,
+  })
 }

@@ -17,11 +17,18 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
  * extractBearerToken('Bearer eyJ0eXAi...') // 'eyJ0eXAi...'
  */
 export function extractBearerToken(value: unknown): string {
+  const token = bearerToken(value)
+  if (typeof token !== 'string') throw token
+  return token
+}
+
+/** {@link extractBearerToken} without a throw: the token, or the refusal (the validator's hot path). */
+export function bearerToken(value: unknown): string | AuthError {
   if (value === undefined || value === null) {
-    throw new AuthError('missing_token', { description: 'No bearer token was sent' })
+    return new AuthError('missing_token', { description: 'No bearer token was sent' })
   }
   if (typeof value !== 'string') {
-    throw new AuthError('malformed_request', {
+    return new AuthError('malformed_request', {
       description: 'The Authorization header is malformed',
       detail: `validate() takes the Authorization header value or a bare token as a string; it got ${typeof value}${Array.isArray(value) ? ' (an array: several Authorization headers?)' : ''}`,
     })
@@ -34,10 +41,10 @@ export function extractBearerToken(value: unknown): string {
   }
   const trimmed = value.trim()
   if (trimmed === '') {
-    throw new AuthError('missing_token', { description: 'No bearer token was sent' })
+    return new AuthError('missing_token', { description: 'No bearer token was sent' })
   }
   if (trimmed.length > MAX_TOKEN_LENGTH + 64) {
-    throw new AuthError('malformed_request', {
+    return new AuthError('malformed_request', {
       description: 'The Authorization header is too large',
       detail: `Authorization header of ${trimmed.length} characters; tokens are limited to ${MAX_TOKEN_LENGTH}`,
     })
@@ -47,27 +54,27 @@ export function extractBearerToken(value: unknown): string {
   if (!/\s/.test(trimmed) && trimmed.includes('.') && !/^bearer$/i.test(trimmed)) return trimmed
   const match = SCHEME.exec(trimmed)
   if (match === null) {
-    throw new AuthError('malformed_request', {
+    return new AuthError('malformed_request', {
       description: 'The Authorization header is malformed',
       detail: 'The Authorization header does not start with an authentication scheme',
     })
   }
   const scheme = match[1] as string
   if (scheme.toLowerCase() !== 'bearer') {
-    throw new AuthError('missing_token', {
+    return new AuthError('missing_token', {
       description: 'No bearer token was sent',
       detail: `The Authorization header uses the ${scheme.slice(0, 20)} scheme; this API takes Bearer tokens`,
     })
   }
   const credentials = match[2]
   if (credentials === undefined || credentials === '') {
-    throw new AuthError('malformed_request', {
+    return new AuthError('malformed_request', {
       description: 'The bearer token is empty',
       detail: 'The Authorization header says Bearer but carries no token',
     })
   }
   if (!hasJwsShape(credentials) && !B64TOKEN.test(credentials)) {
-    throw new AuthError('malformed_request', {
+    return new AuthError('malformed_request', {
       description: 'The Authorization header is malformed',
       detail: /[\s,]/.test(credentials)
         ? 'The Authorization header carries more than one token (or a list of headers joined by commas)'

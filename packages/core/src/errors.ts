@@ -108,17 +108,17 @@ export class AuthError extends Error {
     this.error = row.error
     this.description = init.description
     this.detail = init.detail ?? init.description
-    const headers: Record<string, string> = {}
-    if (code === 'forbidden' || code === 'metadata_unavailable') {
-      this.wwwAuthenticate = undefined
-    } else {
-      this.wwwAuthenticate = challengeOf(row.error, init)
-      headers['WWW-Authenticate'] = this.wwwAuthenticate
-    }
     if (code === 'metadata_unavailable') {
-      headers['Retry-After'] = String(Math.max(1, Math.ceil(init.retryAfter ?? 30)))
+      this.wwwAuthenticate = undefined
+      this.headers = Object.freeze({ 'Retry-After': String(Math.max(1, Math.ceil(init.retryAfter ?? 30))) })
+    } else if (code === 'forbidden') {
+      this.wwwAuthenticate = undefined
+      this.headers = NO_HEADERS
+    } else {
+      const challenge = challengeOf(row.error, init)
+      this.wwwAuthenticate = challenge['WWW-Authenticate']
+      this.headers = challenge
     }
-    this.headers = Object.freeze(headers)
   }
 
   /** The `scope` of an `insufficient_scope` challenge: what was required. */
@@ -160,23 +160,31 @@ export class AuthError extends Error {
   }
 }
 
-// Refusals repeat a small set of (error, description) pairs: their challenge is built once. Bounded, since a
-// description may be computed.
-const CHALLENGES = new Map<string, string>()
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 
-function challengeOf(error: BearerErrorCode | undefined, init: AuthErrorInit): string {
+type Challenge = Readonly<{ 'WWW-Authenticate': string }>
+
+// Refusals repeat a small set of (error, description) pairs: their challenge, and the frozen headers object
+// that carries it, are built once and shared. Bounded, since a description may be computed.
+const CHALLENGES = new Map<string, Challenge>()
+
+function challengeOf(error: BearerErrorCode | undefined, init: AuthErrorInit): Challenge {
   const scope = error === 'insufficient_scope' ? init.scope : undefined
   if (scope !== undefined || init.resourceMetadata !== undefined) {
-    return buildChallenge(
-      error === undefined
-        ? { resourceMetadata: init.resourceMetadata }
-        : { error, description: init.description, scope, resourceMetadata: init.resourceMetadata },
-    )
+    return Object.freeze({
+      'WWW-Authenticate': buildChallenge(
+        error === undefined
+          ? { resourceMetadata: init.resourceMetadata }
+          : { error, description: init.description, scope, resourceMetadata: init.resourceMetadata },
+      ),
+    })
   }
   const key = error === undefined ? '' : `${error} ${init.description}`
   let challenge = CHALLENGES.get(key)
   if (challenge === undefined) {
-    challenge = buildChallenge(error === undefined ? {} : { error, description: init.description })
+    challenge = Object.freeze({
+      'WWW-Authenticate': buildChallenge(error === undefined ? {} : { error, description: init.description }),
+    })
     if (CHALLENGES.size >= 256) CHALLENGES.clear()
     CHALLENGES.set(key, challenge)
   }

@@ -31,17 +31,24 @@ const TWO_HEADERS = 'The request carries more than one Authorization header'
  * const principal = await validator.validate(header)
  */
 export function authorizationOf(request: RequestShape): string | undefined {
+  const value = authorizationOrRefusal(request)
+  if (value instanceof AuthError) throw value
+  return value
+}
+
+/** {@link authorizationOf} without a throw: the header value, `undefined`, or the refusal (the hot path). */
+export function authorizationOrRefusal(request: RequestShape): string | undefined | AuthError {
   const value = headerValue(request.headers)
-  if (value === undefined) return undefined
+  if (value === undefined || value instanceof AuthError) return value
   if (value.includes(',')) {
-    throw new AuthError('malformed_request', {
+    return new AuthError('malformed_request', {
       description: TWO_HEADERS,
       detail:
         'The Authorization value holds a comma: several Authorization headers (joined by the server or a proxy) or a list of credentials; send exactly one Bearer token',
     })
   }
   if (inQuery(request.url) || inBody(request.body)) {
-    throw new AuthError('malformed_request', {
+    return new AuthError('malformed_request', {
       description: 'The token was sent in more than one way',
       detail:
         'A token arrived in the Authorization header and also as access_token in the query or body; RFC 6750 allows exactly one method',
@@ -50,7 +57,7 @@ export function authorizationOf(request: RequestShape): string | undefined {
   return value
 }
 
-function headerValue(headers: HeaderSource): string | undefined {
+function headerValue(headers: HeaderSource): string | undefined | AuthError {
   if (Array.isArray(headers)) return fromRaw(headers as readonly string[])
   if (typeof (headers as Pick<Headers, 'get'>).get === 'function') {
     return (headers as Pick<Headers, 'get'>).get('authorization') ?? undefined
@@ -58,11 +65,11 @@ function headerValue(headers: HeaderSource): string | undefined {
   const record = headers as Readonly<Record<string, string | readonly string[] | undefined>>
   const value = record.authorization ?? record.Authorization
   if (value === undefined || typeof value === 'string') return value
-  if (value.length > 1) throw twoHeaders(value.length)
+  if (value.length > 1) return twoHeaders(value.length)
   return value[0]
 }
 
-function fromRaw(raw: readonly string[]): string | undefined {
+function fromRaw(raw: readonly string[]): string | undefined | AuthError {
   let value: string | undefined
   let count = 0
   for (let i = 0; i < raw.length; i += 2) {
@@ -72,7 +79,7 @@ function fromRaw(raw: readonly string[]): string | undefined {
       value = raw[i + 1]
     }
   }
-  if (count > 1) throw twoHeaders(count)
+  if (count > 1) return twoHeaders(count)
   return value
 }
 

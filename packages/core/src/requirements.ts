@@ -55,6 +55,25 @@ function deny(reason: string, required: readonly string[], description: string):
 }
 
 /**
+ * Whether `principal` meets `requirement`: exactly `check(principal, requirement).allowed`, without building the
+ * decision's reason. For the path where nobody listens to decisions.
+ */
+export function satisfies(principal: Principal, requirement: Requirement): boolean {
+  const match = requirement.match ?? 'any'
+  const scopes = requirement.scopes ?? []
+  const roles = requirement.roles ?? []
+  if (scopes.length > 0 && roles.length > 0) {
+    return principal.identityType === 'user'
+      ? has(principal.scopes, scopes, match)
+      : has(principal.roles, roles, match)
+  }
+  return (
+    (scopes.length === 0 || has(principal.scopes, scopes, match)) &&
+    (roles.length === 0 || has(principal.roles, roles, match))
+  )
+}
+
+/**
  * Checks scopes and app roles. Pure and synchronous; a denial carries an `insufficient_scope` error whose
  * challenge names what was required.
  *

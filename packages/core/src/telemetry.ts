@@ -95,13 +95,13 @@ function instrument(meter: OTel.Meter, o: typeof OTel): Instruments {
 /** The telemetry of one `validate()` call: exactly one of `ok` or `fail` ends it. */
 export interface ValidationTelemetry {
   /** Runs the uncached verification with the validate span active, so key fetches nest under it. */
-  within<T>(verify: () => Promise<T>): Promise<T>
+  within<A, T>(verify: (arg: A) => T, arg: A): T
   ok(principal: Principal, cached: boolean): void
   fail(err: unknown): void
 }
 
 const NO_VALIDATION: ValidationTelemetry = {
-  within: (verify) => verify(),
+  within: (verify, arg) => verify(arg),
   ok() {},
   fail() {},
 }
@@ -113,7 +113,7 @@ const NO_VALIDATION: ValidationTelemetry = {
  * @example
  * const telemetry = startValidation()
  * try {
- *   const principal = await telemetry.within(() => verify(token))
+ *   const principal = await telemetry.within(verify, token)
  *   telemetry.ok(principal, false)
  * } catch (err) {
  *   telemetry.fail(err)
@@ -139,10 +139,10 @@ export function startValidation(): ValidationTelemetry {
     m.duration.record(performance.now() - started, attributes)
   }
   return {
-    within(verify) {
+    within(verify, arg) {
       return span !== undefined && recording
-        ? o.context.with(o.trace.setSpan(o.context.active(), span), verify)
-        : verify()
+        ? o.context.with(o.trace.setSpan(o.context.active(), span), verify, undefined, arg)
+        : verify(arg)
     },
     ok(principal, cached) {
       if (ended) return

@@ -32,12 +32,12 @@ function isCanonical(segment: string): boolean {
   return rest === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0
 }
 
-function decodeSegment(segment: string, what: string): Record<string, unknown> {
+function decodeSegment(segment: string, what: string): Record<string, unknown> | AuthError {
   const parsed = parseStrictJson(Buffer.from(segment, 'base64url'))
-  if ('problem' in parsed) throw malformed(`The token's ${what} ${parsed.problem}`)
+  if ('problem' in parsed) return malformed(`The token's ${what} ${parsed.problem}`)
   const { value } = parsed
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw malformed(`The token's ${what} is not a JSON object`)
+    return malformed(`The token's ${what} is not a JSON object`)
   }
   // Null prototype: a signed "__proto__" member (JSON.parse makes it a plain own property) stays one, and no
   // lookup such as `claims.roles` can reach Object.prototype (security-notes A23). Set in place rather than
@@ -46,33 +46,28 @@ function decodeSegment(segment: string, what: string): Record<string, unknown> {
   return Object.setPrototypeOf(value, null) as Record<string, unknown>
 }
 
-function checkSegments(h: string, p: string, s: string): void {
-  checkSegment(h, 'header')
-  checkSegment(p, 'payload')
-  checkSegment(s, 'signature')
+function checkSegments(h: string, p: string, s: string): AuthError | undefined {
+  return checkSegment(h, 'header') ?? checkSegment(p, 'payload') ?? checkSegment(s, 'signature')
 }
 
-function checkSegment(segment: string, what: string): void {
-  if (!SEGMENT.test(segment) || !isCanonical(segment)) {
-    throw malformed(
-      `The token's ${what} is not canonical base64url (padding, whitespace or stray characters)`,
-    )
-  }
+function checkSegment(segment: string, what: string): AuthError | undefined {
+  if (SEGMENT.test(segment) && isCanonical(segment)) return undefined
+  return malformed(`The token's ${what} is not canonical base64url (padding, whitespace or stray characters)`)
 }
 
 /**
  * Splits a compact JWS and decodes its header and payload after checking that every segment is canonical
  * base64url and holds strict JSON (UTF-8, no duplicate names: see {@link parseStrictJson}). Throws
- * `malformed_token` otherwise.
+ * `malformed_token` otherwise (returned, not thrown: refusals are the validator's hot path too).
  */
-export function decodeToken(token: string): DecodedToken {
+export function decodeToken(token: string): DecodedToken | AuthError {
   if (token.length > MAX_TOKEN_LENGTH)
-    throw malformed(`The token has ${token.length} characters; the limit is ${MAX_TOKEN_LENGTH}`)
+    return malformed(`The token has ${token.length} characters; the limit is ${MAX_TOKEN_LENGTH}`)
   const first = token.indexOf('.')
   const second = first === -1 ? -1 : token.indexOf('.', first + 1)
   if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) {
     const dots = token.split('.').length - 1
-    throw malformed(
+    return malformed(
       dots === 4
         ? 'The token has five parts: it is encrypted (JWE). Entra encrypts tokens only for SAML apps; ask for an unencrypted access token'
         : `A JWT has three dot-separated parts; this one has ${dots + 1}`,
@@ -81,11 +76,15 @@ export function decodeToken(token: string): DecodedToken {
   const h = token.slice(0, first)
   const p = token.slice(first + 1, second)
   const s = token.slice(second + 1)
-  if (wasShaped(token)) {
-    if (!isCanonical(h) || !isCanonical(p) || !isCanonical(s)) checkSegments(h, p, s)
-  } else checkSegments(h, p, s)
+  const shape =
+    wasShaped(token) && isCanonical(h) && isCanonical(p) && isCanonical(s)
+      ? undefined
+      : checkSegments(h, p, s)
+  if (shape !== undefined) return shape
   const header = decodeSegment(h, 'header')
+  if (header instanceof AuthError) return header
   const payload = decodeSegment(p, 'payload')
+  if (payload instanceof AuthError) return payload
   return {
     header,
     payload,

@@ -1,5 +1,6 @@
 import { checkAudience, graphTokenError, namingGraph, shown } from './audience.js'
-import { extractBearerToken } from './bearer.js'
+import type { AccessContext } from './audit.js'
+import { bearerToken } from './bearer.js'
 import {
   type CallerRules,
   checkCaller,
@@ -12,6 +13,7 @@ import {
 } from './checks.js'
 import { AuthError, isAuthError } from './errors.js'
 import { type AuthEvent, safeEmit } from './events.js'
+import { type HotPath, LISTENED, rejectSoon, VALIDATE_NOW } from './hot-path.js'
 import { issuerMatches, issuerVersion, metadataUrl, type TenantMode, tenantOfIssuer } from './issuer.js'
 import {
   CLOUD_AUTHORITIES,
@@ -21,12 +23,13 @@ import {
   type ValidatorOptions,
 } from './options.js'
 import { type PreflightReport, runPreflight } from './preflight.js'
-import { type Principal, readClaimFacts, toPrincipal } from './principal.js'
+import { type ClaimFacts, type Principal, readClaimFacts, toPrincipal } from './principal.js'
 import { createResourceMetadata, type ResourceMetadata } from './resource-metadata.js'
-import { startValidation } from './telemetry.js'
+import type { SigningKey } from './signing-keys.js'
+import { startValidation, type ValidationTelemetry } from './telemetry.js'
 import { TokenCache } from './token-cache.js'
-import { decodeToken } from './token-format.js'
-import { TrustSource } from './trust-source.js'
+import { type DecodedToken, decodeToken } from './token-format.js'
+import { type TrustSnapshot as Snapshot, TrustSource } from './trust-source.js'
 
 /**
  * Validates Entra ID access tokens. Create one per API (it holds the key and token caches) with
@@ -58,6 +61,12 @@ export interface Validator {
   readonly resourceMetadata: ResourceMetadata | undefined
   /** How many refreshes (metadata + key set) were attempted, and how many validations are cached; for diagnostics. */
   readonly stats: { readonly refreshes: number; readonly cachedTokens: number }
+}
+
+/** A token that passed every check, and until when (epoch ms) a fresh validation would pass too. */
+interface Verified {
+  principal: Principal
+  until: number
 }
 
 /**
@@ -129,80 +138,117 @@ export function createValidator(options: ValidatorOptions): Validator {
     allowTokensWithoutScopesOrRoles: o.allowTokensWithoutScopesOrRoles,
   }
 
-  /** The checks that need no network, then metadata, key, signature, lifetime and caller. */
-  async function verify(token: string): Promise<{ principal: Principal; until: number }> {
-    const { header, payload, signingInput, signature } = decode(token)
+  /**
+   * The checks that need no network, then metadata, key, signature, lifetime and caller: synchronous, unless
+   * the metadata or an unknown key must be fetched first. Refusals are returned, not thrown.
+   */
+  function verify(token: string): Verified | AuthError | Promise<Verified | AuthError> {
+    const decoded = decodeToken(token)
+    if (decoded instanceof AuthError) return namingGraph(decoded, token, audiences)
+    const { header, payload } = decoded
     // A Graph token is never accepted; naming it first keeps "altered or forged" from hiding the real mistake.
     const graph = graphTokenError(header, payload.aud, audiences)
-    if (graph !== undefined) throw graph
+    if (graph !== undefined) return graph
     const kid = checkHeader(header)
+    if (typeof kid !== 'string') return kid
     const origin = readOrigin(payload)
-    checkVersion(origin)
-    checkTenant(origin)
-    checkAudience(payload.aud, origin.version, audiences)
+    if (origin instanceof AuthError) return origin
+    const refusal =
+      checkVersion(origin) ?? checkTenant(origin) ?? checkAudience(payload.aud, origin.version, audiences)
+    if (refusal !== undefined) return refusal
+    const snapshot = source.peek()
+    return snapshot === undefined
+      ? source.current().then((loaded) => withKeys(decoded, kid, origin, loaded))
+      : withKeys(decoded, kid, origin, snapshot)
+  }
 
-    const snapshot = source.peek() ?? (await source.current())
+  function withKeys(
+    decoded: DecodedToken,
+    kid: string,
+    origin: TokenOrigin,
+    snapshot: Snapshot,
+  ): Verified | AuthError | Promise<Verified | AuthError> {
     // Every accepted version's issuer is in a snapshot: the first load reads all documents.
-    checkIssuer(origin, snapshot.issuers.get(origin.version) as string)
-    const key = snapshot.keys.get(kid) ?? (await source.findKey(kid))
-    if (key === undefined) throw unknownKey(kid, snapshot.jwksUri, source.lastError)
-    checkSignature(signingInput, signature, key)
-    checkKeyIssuer(key, origin, snapshot.keysVersion === 2 ? snapshot.issuers.get(2) : undefined)
+    const refusal = checkIssuer(origin, snapshot.issuers.get(origin.version) as string)
+    if (refusal !== undefined) return refusal
+    const key = snapshot.keys.get(kid)
+    if (key !== undefined) return withKey(decoded, origin, snapshot, key)
+    return source
+      .findKey(kid)
+      .then((found) =>
+        found === undefined
+          ? unknownKey(kid, snapshot.jwksUri, source.lastError)
+          : withKey(decoded, origin, snapshot, found),
+      )
+  }
 
+  function withKey(
+    decoded: DecodedToken,
+    origin: TokenOrigin,
+    snapshot: Snapshot,
+    key: SigningKey,
+  ): Verified | AuthError {
+    const refusal =
+      checkSignature(decoded.signingInput, decoded.signature, key) ??
+      checkKeyIssuer(key, origin, snapshot.keysVersion === 2 ? snapshot.issuers.get(2) : undefined)
+    if (refusal !== undefined) return refusal
+    const { payload } = decoded
     const exp = checkLifetime(payload, now() / 1000, tolerance)
-    const facts = readClaimFacts(payload, origin.version)
-    checkCaller(facts, origin.version, callerRules)
+    if (typeof exp !== 'number') return exp
+    let facts: ClaimFacts
+    try {
+      facts = readClaimFacts(payload, origin.version)
+    } catch (err) {
+      if (isAuthError(err)) return err
+      throw err
+    }
+    const caller = checkCaller(facts, origin.version, callerRules)
+    if (typeof caller !== 'string') return caller
     return {
       principal: toPrincipal(payload, facts, origin.version, origin.tenantId, exp),
       until: (exp + tolerance) * 1000,
     }
   }
 
-  function decode(token: string): ReturnType<typeof decodeToken> {
-    try {
-      return decodeToken(token)
-    } catch (err) {
-      throw isAuthError(err) ? namingGraph(err, token, audiences) : err
-    }
-  }
-
-  function checkVersion(origin: TokenOrigin): void {
+  function checkVersion(origin: TokenOrigin): AuthError | undefined {
     if (!versions.has(origin.version)) {
-      throw new AuthError('invalid_issuer', {
+      return new AuthError('invalid_issuer', {
         description: 'The token version is not accepted',
         detail: `The token is a v${origin.version}.0 token and this API accepts v${o.tokenVersions.join(' and v')} tokens only. Either add ${origin.version} to tokenVersions, or set accessTokenAcceptedVersion (api.requestedAccessTokenVersion) to ${o.tokenVersions[0]} in the API's app manifest`,
       })
     }
+    return undefined
   }
 
   /** Before any fetch: a tenant that may not call is refused without network I/O. */
-  function checkTenant({ tenantId }: TokenOrigin): void {
+  function checkTenant({ tenantId }: TokenOrigin): AuthError | undefined {
     if (mode.kind === 'multi') {
       if (allowedTenants !== undefined && !allowedTenants.has(tenantId)) {
-        throw new AuthError('tenant_not_allowed', {
+        return new AuthError('tenant_not_allowed', {
           description: 'The token is from a tenant that may not call this API',
           detail: `tid ${tenantId} is not in allowedTenants; add it if that tenant is a customer of this API`,
         })
       }
     } else if (GUID.test(mode.tenant) && tenantId !== mode.tenant) {
-      throw new AuthError('invalid_issuer', {
+      return new AuthError('invalid_issuer', {
         description: 'The token issuer is invalid',
         detail: `The token is from tenant ${tenantId}; this single-tenant API accepts tenant ${mode.tenant} only`,
       })
     }
+    return undefined
   }
 
   /** `iss` against the metadata issuer: exact (single tenant) or the `{tenantid}` template with the token's tid. */
-  function checkIssuer({ iss, tid, version }: TokenOrigin, issuer: string): void {
+  function checkIssuer({ iss, tid, version }: TokenOrigin, issuer: string): AuthError | undefined {
     if (mode.kind === 'multi') {
-      if (issuerMatches(issuer, tid, iss)) return
-      throw new AuthError('invalid_issuer', {
+      if (issuerMatches(issuer, tid, iss)) return undefined
+      return new AuthError('invalid_issuer', {
         description: 'The token issuer is invalid',
         detail: `iss ${shown(iss)} is not ${issuer.replace('{tenantid}', tid)} (the metadata issuer with the token's own tid): iss and tid disagree`,
       })
     }
-    if (iss === issuer && tid === issuerTenant(issuer)) return
-    throw new AuthError('invalid_issuer', {
+    if (iss === issuer && tid === issuerTenant(issuer)) return undefined
+    return new AuthError('invalid_issuer', {
       description: 'The token issuer is invalid',
       detail: `iss is ${shown(iss)}; this API trusts ${issuer} (tenant ${o.tenant}, v${version}.0)`,
     })
@@ -234,46 +280,94 @@ export function createValidator(options: ValidatorOptions): Validator {
     }
   }
 
-  return {
-    async validate(input, call) {
-      const telemetry = startValidation()
-      try {
-        const token = extractBearerToken(input)
-        const cacheKey = cache === undefined ? '' : cache.key(token)
-        const hit = cache?.get(cacheKey, now())
+  /** A token's principal, or its refusal: synchronous unless keys must be fetched (see {@link ValidateNow}). */
+  function validateNow(
+    input: unknown,
+    reportOnly: boolean | undefined,
+    context: AccessContext | undefined,
+  ): Principal | AuthError | Promise<Principal> {
+    const telemetry = startValidation()
+    try {
+      const token = bearerToken(input)
+      if (typeof token !== 'string') return refused(token, telemetry, reportOnly, context)
+      const tail = cache === undefined ? '' : cache.tail(token)
+      if (tail !== '') {
+        const hit = cache?.get(token, tail, now())
         // Past jwks.maxStale without keys a fresh validation answers 503: so does a cached one.
-        if (hit !== undefined && source.peek() !== undefined) {
-          if (o.onEvent !== undefined) {
-            safeEmit(o.onEvent, { type: 'token.validated', at: new Date(now()), ...idsOf(hit), cached: true })
-          }
-          telemetry.ok(hit, true)
-          return hit
-        }
-        const { principal, until } = await telemetry.within(() => verify(token))
-        cache?.add(cacheKey, principal, until)
-        if (o.onEvent !== undefined)
-          safeEmit(o.onEvent, {
-            type: 'token.validated',
-            at: new Date(now()),
-            ...idsOf(principal),
-            cached: false,
-          })
-        telemetry.ok(principal, false)
-        return principal
-      } catch (err) {
-        telemetry.fail(err)
-        // No event object (nor Date) for a refusal nobody listens to.
-        if (o.onEvent !== undefined && isAuthError(err))
-          safeEmit(o.onEvent, {
-            type: (call?.reportOnly ?? o.reportOnly) ? 'token.would_reject' : 'token.rejected',
-            at: new Date(now()),
-            code: err.code,
-            reason: err.detail,
-            ...call?.context,
-          })
-        throw err
+        if (hit !== undefined && source.peek() !== undefined) return accepted(hit, true, telemetry)
       }
+      const result = telemetry.within(verify, token)
+      if (result instanceof AuthError) return refused(result, telemetry, reportOnly, context)
+      if (!(result instanceof Promise)) return admitted(token, tail, result, telemetry)
+      return result.then(
+        (settled) => {
+          if (settled instanceof AuthError) throw refused(settled, telemetry, reportOnly, context)
+          return admitted(token, tail, settled, telemetry)
+        },
+        (err: unknown) => {
+          throw isAuthError(err) ? refused(err, telemetry, reportOnly, context) : failed(err, telemetry)
+        },
+      )
+    } catch (err) {
+      throw failed(err, telemetry)
+    }
+  }
+
+  function admitted(
+    token: string,
+    tail: string,
+    verified: Verified,
+    telemetry: ValidationTelemetry,
+  ): Principal {
+    if (tail !== '') cache?.add(token, tail, verified.principal, verified.until)
+    return accepted(verified.principal, false, telemetry)
+  }
+
+  function accepted(principal: Principal, cached: boolean, telemetry: ValidationTelemetry): Principal {
+    if (o.onEvent !== undefined) {
+      safeEmit(o.onEvent, { type: 'token.validated', at: new Date(now()), ...idsOf(principal), cached })
+    }
+    telemetry.ok(principal, cached)
+    return principal
+  }
+
+  function refused(
+    err: AuthError,
+    telemetry: ValidationTelemetry,
+    reportOnly: boolean | undefined,
+    context: AccessContext | undefined,
+  ): AuthError {
+    telemetry.fail(err)
+    // No event object (nor Date) for a refusal nobody listens to.
+    if (o.onEvent !== undefined)
+      safeEmit(o.onEvent, {
+        type: (reportOnly ?? o.reportOnly) ? 'token.would_reject' : 'token.rejected',
+        at: new Date(now()),
+        code: err.code,
+        reason: err.detail,
+        ...context,
+      })
+    return err
+  }
+
+  function failed(err: unknown, telemetry: ValidationTelemetry): unknown {
+    telemetry.fail(err)
+    return err
+  }
+
+  const validator: Validator & HotPath = {
+    validate(input, call) {
+      let result: Principal | AuthError | Promise<Principal>
+      try {
+        result = validateNow(input, call?.reportOnly, call?.context)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      if (result instanceof Promise) return result
+      return result instanceof AuthError ? rejectSoon(result) : Promise.resolve(result)
     },
+    [VALIDATE_NOW]: validateNow,
+    [LISTENED]: o.onEvent !== undefined,
     reportOnly: o.reportOnly,
     async warm() {
       await source.current()
@@ -305,4 +399,5 @@ export function createValidator(options: ValidatorOptions): Validator {
       return { refreshes: source.fetchCount, cachedTokens: cache?.size ?? 0 }
     },
   }
+  return validator
 }

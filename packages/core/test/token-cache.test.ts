@@ -85,3 +85,56 @@ describe('validated-token cache: what cached principals share', () => {
     expect(Object.isFrozen(c.roles)).toBe(true)
   })
 })
+
+describe('validated-token cache: how a token is recognised', () => {
+  // The cache names a token by the tail of its signature and recognises it by the SHA-256 of the whole token
+  // (or, for the most-served few, by comparing the whole token): another payload under a cached token's
+  // signature must be validated in full, and refused.
+  const swapPayload = (token: string, claims: Record<string, unknown>) => {
+    const [header, , signature] = token.split('.')
+    return `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`
+  }
+
+  it('refuses a cached token whose payload was replaced, whether the token is cached or among the most served', async () => {
+    const claims = issuer.claims(2)
+    const token = await issuer.sign(claims)
+    const forged = swapPayload(token, { ...claims, roles: ['Stocks.Admin'] })
+    await validator.validate(`Bearer ${token}`)
+    await validator.validate(`Bearer ${token}`) // admitted: cached under its signature's tail
+    await expect(validator.validate(`Bearer ${forged}`)).rejects.toMatchObject({ code: 'invalid_signature' })
+    await validator.validate(`Bearer ${token}`) // served from the cache: now among the most served
+    await expect(validator.validate(`Bearer ${forged}`)).rejects.toMatchObject({ code: 'invalid_signature' })
+    expect((await validator.validate(`Bearer ${token}`)).roles).toEqual(claims.roles)
+  })
+
+  it('serves every reused token right when more tokens are reused than it keeps verbatim', async () => {
+    const tokens = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => issuer.sign(issuer.claims(2, { oid: `0000000${i}`.slice(-8) }))),
+    )
+    for (let round = 0; round < 4; round++) {
+      for (const [i, token] of tokens.entries()) {
+        expect((await validator.validate(`Bearer ${token}`)).objectId).toBe(`0000000${i}`.slice(-8))
+      }
+    }
+  })
+
+  it('stops serving a cached token at its expiry, also from the most served', async () => {
+    let clock = Date.now()
+    const timed = createValidator({
+      tenant: issuer.tenantId,
+      audience: [API_APP_ID_URI, API_CLIENT_ID],
+      authority: issuer.authority,
+      clockTolerance: 0,
+      now: () => clock,
+    })
+    try {
+      const exp = Math.floor(clock / 1000) + 60
+      const token = await issuer.sign(issuer.claims(2, { exp }))
+      for (let i = 0; i < 4; i++) await timed.validate(`Bearer ${token}`)
+      clock = (exp + 1) * 1000
+      await expect(timed.validate(`Bearer ${token}`)).rejects.toMatchObject({ code: 'expired' })
+    } finally {
+      timed.close()
+    }
+  })
+})
