@@ -3,7 +3,6 @@ import {
   type AccessContext,
   AuthError,
   type AuthenticateOptions,
-  authenticate,
   authorize,
   ConfigurationError,
   formatPreflight,
@@ -16,6 +15,7 @@ import {
   type Validator,
   type ValidatorSource,
 } from '@entraguard/core'
+import { authenticateNow } from '@entraguard/core/internal'
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
 
 declare global {
@@ -87,7 +87,6 @@ export function entraAuth(options: EntraAuthOptions): EntraAuthMiddleware {
       return
     }
     // The route is not matched yet at app.use() level: the method is all an event can name here.
-    const context = { method: req.method }
     let mode: AuthenticateOptions
     if (reportOnly) {
       // Only report-only lets a refusal through for a later, enforcing guard: a state of its own per request.
@@ -96,24 +95,32 @@ export function entraAuth(options: EntraAuthOptions): EntraAuthMiddleware {
       mode = {
         optional,
         reportOnly,
-        context,
+        context: { method: req.method },
         onWouldReject: (refusal: AuthError) => {
           state.refusal = refusal
         },
       }
     } else {
       ;(req as WithState)[STATE] = enforcing
-      mode = { optional, reportOnly, context }
+      mode = { optional, reportOnly, context: { method: req.method } }
     }
-    authenticate(validator, { headers: req.rawHeaders, url: req.url, body: req.body }, mode).then(
-      (principal) => {
-        if (principal !== undefined) req.auth = principal
-        next()
-      },
-      next,
+    // Synchronous unless keys must be fetched: a known token goes on to next() with no promise in between.
+    const outcome = authenticateNow(
+      validator,
+      { headers: req.rawHeaders, url: req.url, body: req.body },
+      mode,
     )
+    if (outcome instanceof Promise) {
+      outcome.then((principal) => admit(req, principal, next), next)
+    } else if (outcome instanceof Error) next(outcome)
+    else admit(req, outcome, next)
   }
   return Object.assign(middleware, { ready })
+}
+
+function admit(req: Request, principal: Principal | undefined, next: NextFunction): void {
+  if (principal !== undefined) req.auth = principal
+  next()
 }
 
 /** Starts the preflight now; `ready()` reads its outcome later, so an app that never calls it has no unhandled rejection. */

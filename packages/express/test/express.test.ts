@@ -139,3 +139,43 @@ describe('entraAuth', () => {
     }
   })
 })
+
+describe('entraAuth: the hot path (issue 9)', () => {
+  // Express with no promise in between: once the keys are known, a token (new or reused) and a refusal are
+  // passed to next() before the middleware returns.
+  it('calls next() synchronously once the keys are known; asynchronously only while they are fetched', async () => {
+    const fresh = createValidator({
+      tenant: emu.tenantId,
+      audience: 'api://stock-api',
+      authority: emu.authority,
+    })
+    try {
+      const middleware = entraAuth({ validator: fresh })
+      const call = (authorization: string) => {
+        const req = {
+          rawHeaders: ['Authorization', authorization],
+          url: '/',
+          method: 'GET',
+        } as unknown as Request
+        const seen: unknown[] = []
+        const settled = new Promise<void>((resolve) => {
+          middleware(req, {} as never, (err?: unknown) => {
+            seen.push(err ?? req.auth)
+            resolve()
+          })
+        })
+        return { before: [...seen], settled, seen }
+      }
+      const first = call(`Bearer ${emu.mintToken({ roles: ['Stocks.Read'] })}`)
+      expect(first.before).toEqual([])
+      await first.settled
+      expect((first.seen[0] as Principal).roles).toEqual(['Stocks.Read'])
+      const token = emu.mintToken({ roles: ['Stocks.Read'] })
+      for (let i = 0; i < 3; i++)
+        expect((call(`Bearer ${token}`).before[0] as Principal).roles).toEqual(['Stocks.Read'])
+      expect(call('Bearer x.y.z').before[0]).toMatchObject({ code: 'malformed_token', status: 401 })
+    } finally {
+      fresh.close()
+    }
+  })
+})

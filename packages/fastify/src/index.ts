@@ -2,7 +2,6 @@ import {
   type Access,
   type AccessContext,
   type AuthError,
-  authenticate,
   authorize,
   ConfigurationError,
   formatPreflight,
@@ -14,7 +13,15 @@ import {
   type Validator,
   type ValidatorSource,
 } from '@entraguard/core'
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import { authenticateNow } from '@entraguard/core/internal'
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+  RouteOptions,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 
@@ -181,29 +188,56 @@ const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyIn
   })
   if (validator.resourceMetadata !== undefined) serveMetadata(app, validator.resourceMetadata)
 
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: a known token is answered with no promise in the request's path.
+  app.addHook('onRequest', (request, reply, done) => {
     const config = request.routeOptions.config as unknown as Record<string | symbol, unknown> | undefined
     const requirement = (config?.[COMPILED] as Compiled | undefined) ?? fallback
-    if (requirement === false) return
-    let principal: Principal | undefined
-    const context: AccessContext = { method: request.method, route: request.routeOptions.url }
-    const { reportOnly } = requirement
-    try {
-      // Runs before Fastify parses the body (unauthenticated bodies are never parsed), so the body check only
-      // sees a body that an earlier hook parsed; the query check always applies.
-      principal = await authenticate(
-        validator,
-        { headers: request.raw.rawHeaders, url: request.url, body: request.body },
-        { optional: optional && requirement.optional, reportOnly, context },
-      )
-      if (principal === undefined) return
-      request.auth = principal
-      authorize(principal, requirement.access(request), context, validator, { reportOnly })
-    } catch (err) {
-      if (!isAuthError(err)) throw err
-      return reject(reply, err)
+    if (requirement === false) {
+      done()
+      return
     }
+    const context: AccessContext = { method: request.method, route: request.routeOptions.url }
+    // Runs before Fastify parses the body (unauthenticated bodies are never parsed), so the body check only
+    // sees a body that an earlier hook parsed; the query check always applies.
+    const outcome = authenticateNow(
+      validator,
+      { headers: request.raw.rawHeaders, url: request.url, body: request.body },
+      { optional: optional && requirement.optional, reportOnly: requirement.reportOnly, context },
+    )
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (principal) => admit(request, reply, done, requirement, context, principal),
+        (err: unknown) => refuse(reply, done, err),
+      )
+    } else if (outcome instanceof Error) refuse(reply, done, outcome)
+    else admit(request, reply, done, requirement, context, outcome)
   })
+
+  function admit(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+    requirement: Exclude<Compiled, false>,
+    context: AccessContext,
+    principal: Principal | undefined,
+  ): void {
+    if (principal !== undefined) {
+      request.auth = principal
+      try {
+        authorize(principal, requirement.access(request), context, validator, requirement)
+      } catch (err) {
+        refuse(reply, done, err)
+        return
+      }
+    }
+    done()
+  }
+}
+
+// An AuthError is answered here; anything else is a fault for Fastify's error handler (a 500).
+function refuse(reply: FastifyReply, done: HookHandlerDoneFunction, err: unknown): void {
+  if (isAuthError(err)) reject(reply, err)
+  else done(err as Error)
 }
 
 async function runPreflight(
