@@ -37,7 +37,9 @@ export function bearerToken(value: unknown): string | AuthError {
   // One scan of the token: a JWS shape is a b64token, and decodeToken will not scan it again.
   if (value.length > 7 && value.charCodeAt(6) === 32 && value.charCodeAt(7) !== 32 && isBearer(value)) {
     const token = value.slice(7)
-    if (token.length <= MAX_TOKEN_LENGTH && (hasJwsShape(token) || B64TOKEN.test(token))) return token
+    // Without two dots the JWS scan could only fail: a two-segment token is scanned once, not twice.
+    if (token.length <= MAX_TOKEN_LENGTH && ((twoDots(token) && hasJwsShape(token)) || B64TOKEN.test(token)))
+      return token
   }
   const trimmed = value.trim()
   if (trimmed === '') {
@@ -82,6 +84,11 @@ export function bearerToken(value: unknown): string | AuthError {
     })
   }
   return credentials
+}
+
+function twoDots(token: string): boolean {
+  const first = token.indexOf('.')
+  return first !== -1 && token.indexOf('.', first + 1) !== -1
 }
 
 // `Bearer` in any case, without slicing or a regular expression.

@@ -84,6 +84,18 @@ export class TokenCache {
     return token.slice(-TAIL)
   }
 
+  /**
+   * The principal of one of the most served tokens, recognised by comparing the whole token: before any scan
+   * of it, since only a validated token is ever kept verbatim.
+   */
+  served(token: string, now: number): Principal | undefined {
+    if (this.#hot.size === 0 || token.length < MIN_SIGNATURE) return undefined
+    const hot = this.#hot.get(token.slice(-TAIL))
+    return hot !== undefined && hot.token === token && now <= hot.entry.until
+      ? hot.entry.principal
+      : undefined
+  }
+
   /** The cached principal of exactly this token, if its validation is still good at `now` (epoch ms). */
   get(token: string, tail: string, now: number): Principal | undefined {
     const hot = this.#hot.get(tail)

@@ -66,7 +66,8 @@ export function decodeToken(token: string): DecodedToken | AuthError {
   const first = token.indexOf('.')
   const second = first === -1 ? -1 : token.indexOf('.', first + 1)
   if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) {
-    const dots = token.split('.').length - 1
+    let dots = 0
+    for (let at = token.indexOf('.'); at !== -1; at = token.indexOf('.', at + 1)) dots++
     return malformed(
       dots === 4
         ? 'The token has five parts: it is encrypted (JWE). Entra encrypts tokens only for SAML apps; ask for an unencrypted access token'
