@@ -1,5 +1,5 @@
 import { AuthError } from './errors.js'
-import { hasJwsShape } from './token-shape.js'
+import { canonicalJws, hasJwsShape } from './token-shape.js'
 
 /** Tokens longer than this are refused before any decoding (security-notes A24). */
 export const MAX_TOKEN_LENGTH = 16 * 1024
@@ -34,11 +34,14 @@ export function bearerToken(value: unknown): string | AuthError {
     })
   }
   // Fast path for the usual `Bearer <token>`: no trimming or scheme parsing of a 1-2 KB string.
-  // One scan of the token: a JWS shape is a b64token, and decodeToken will not scan it again.
   if (value.length > 7 && value.charCodeAt(6) === 32 && value.charCodeAt(7) !== 32 && isBearer(value)) {
     const token = value.slice(7)
+    // A canonical JWS is decoded here, once, and never scanned; anything else is classified by the scans.
     // Without two dots the JWS scan could only fail: a two-segment token is scanned once, not twice.
-    if (token.length <= MAX_TOKEN_LENGTH && ((twoDots(token) && hasJwsShape(token)) || B64TOKEN.test(token)))
+    if (
+      token.length <= MAX_TOKEN_LENGTH &&
+      (canonicalJws(token) || (twoDots(token) && hasJwsShape(token)) || B64TOKEN.test(token))
+    )
       return token
   }
   const trimmed = value.trim()

@@ -1,7 +1,7 @@
 import { MAX_TOKEN_LENGTH } from './bearer.js'
 import { AuthError } from './errors.js'
 import { parseStrictJson } from './strict-json.js'
-import { wasShaped } from './token-shape.js'
+import { decodedParts, wasShaped } from './token-shape.js'
 
 /** A JWS compact token split and decoded, not yet verified. */
 export interface DecodedToken {
@@ -32,8 +32,8 @@ function isCanonical(segment: string): boolean {
   return rest === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0
 }
 
-function decodeSegment(segment: string, what: string): Record<string, unknown> | AuthError {
-  const parsed = parseStrictJson(Buffer.from(segment, 'base64url'))
+function decodeSegment(bytes: Buffer, what: string): Record<string, unknown> | AuthError {
+  const parsed = parseStrictJson(bytes)
   if ('problem' in parsed) return malformed(`The token's ${what} ${parsed.problem}`)
   const { value } = parsed
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -57,8 +57,8 @@ function checkSegment(segment: string, what: string): AuthError | undefined {
 
 /**
  * Splits a compact JWS and decodes its header and payload after checking that every segment is canonical
- * base64url and holds strict JSON (UTF-8, no duplicate names: see {@link parseStrictJson}). Throws
- * `malformed_token` otherwise (returned, not thrown: refusals are the validator's hot path too).
+ * base64url and holds strict JSON (UTF-8, no duplicate names: see {@link parseStrictJson}). Returns
+ * `malformed_token` otherwise (a refusal is returned, not thrown: refusals are a hot path too).
  */
 export function decodeToken(token: string): DecodedToken | AuthError {
   if (token.length > MAX_TOKEN_LENGTH)
@@ -74,6 +74,20 @@ export function decodeToken(token: string): DecodedToken | AuthError {
         : `A JWT has three dot-separated parts; this one has ${dots + 1}`,
     )
   }
+  const parts = decodedParts(token)
+  if (parts !== undefined) {
+    // Decoded and proven canonical by the Authorization header's parse (bearerToken): no second pass.
+    const header = decodeSegment(parts.header, 'header')
+    if (header instanceof AuthError) return header
+    const payload = decodeSegment(parts.payload, 'payload')
+    if (payload instanceof AuthError) return payload
+    return {
+      header,
+      payload,
+      signingInput: Buffer.from(token.slice(0, parts.signed), 'latin1'),
+      signature: parts.signature,
+    }
+  }
   const h = token.slice(0, first)
   const p = token.slice(first + 1, second)
   const s = token.slice(second + 1)
@@ -82,14 +96,14 @@ export function decodeToken(token: string): DecodedToken | AuthError {
       ? undefined
       : checkSegments(h, p, s)
   if (shape !== undefined) return shape
-  const header = decodeSegment(h, 'header')
+  const header = decodeSegment(Buffer.from(h, 'base64url'), 'header')
   if (header instanceof AuthError) return header
-  const payload = decodeSegment(p, 'payload')
+  const payload = decodeSegment(Buffer.from(p, 'base64url'), 'payload')
   if (payload instanceof AuthError) return payload
   return {
     header,
     payload,
-    signingInput: Buffer.from(token.slice(0, second), 'ascii'),
+    signingInput: Buffer.from(token.slice(0, second), 'latin1'),
     signature: Buffer.from(s, 'base64url'),
   }
 }

@@ -288,9 +288,9 @@ export function createValidator(options: ValidatorOptions): Validator {
   ): Principal | AuthError | Promise<Principal> {
     const telemetry = startValidation()
     try {
-      // `Bearer <one of the most served tokens>`: recognised whole, before the header is even parsed.
-      if (cache !== undefined && typeof input === 'string' && input.startsWith('Bearer ')) {
-        const served = cache.served(input.slice(7), now())
+      // `Bearer <one of the most served tokens>` (or the bare token): recognised whole, before any parsing.
+      if (cache !== undefined && typeof input === 'string') {
+        const served = cache.served(input.startsWith('Bearer ') ? input.slice(7) : input, now())
         if (served !== undefined && source.peek() !== undefined) return accepted(served, true, telemetry)
       }
       const token = bearerToken(input)
