@@ -71,7 +71,7 @@ export interface AuthErrorInit {
  * }
  */
 export class AuthError extends Error {
-  override readonly name = 'AuthError'
+  declare readonly name: 'AuthError'
   /** Stable machine-readable code. */
   readonly code: AuthErrorCode
   /** HTTP status: 400, 401, 403 or 503. */
@@ -89,7 +89,7 @@ export class AuthError extends Error {
   /** Headers to send with the response: `WWW-Authenticate`, and `Retry-After` for 503. */
   readonly headers: Readonly<Record<string, string>>
   /** Makes error handlers (Express's `expose`, Fastify's) show `message` to the client: it is safe. */
-  readonly expose = true
+  declare readonly expose: true
   readonly #init: AuthErrorInit
 
   constructor(code: AuthErrorCode, init: AuthErrorInit) {
@@ -158,6 +158,16 @@ export class AuthError extends Error {
   toJSON(): { error: string; error_description: string } {
     return { error: this.error ?? this.code, error_description: this.description }
   }
+
+  static {
+    // On the prototype, not defined on every refusal: both are the same for all of them.
+    Object.defineProperty(AuthError.prototype, 'name', {
+      value: 'AuthError',
+      writable: true,
+      configurable: true,
+    })
+    Object.defineProperty(AuthError.prototype, 'expose', { value: true, writable: true, configurable: true })
+  }
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
@@ -166,7 +176,8 @@ type Challenge = Readonly<{ 'WWW-Authenticate': string }>
 
 // Refusals repeat a small set of (error, description) pairs: their challenge, and the frozen headers object
 // that carries it, are built once and shared. Bounded, since a description may be computed.
-const CHALLENGES = new Map<string, Challenge>()
+const CHALLENGES = new Map<BearerErrorCode | undefined, Map<string, Challenge>>()
+let cached = 0
 
 function challengeOf(error: BearerErrorCode | undefined, init: AuthErrorInit): Challenge {
   const scope = error === 'insufficient_scope' ? init.scope : undefined
@@ -179,14 +190,24 @@ function challengeOf(error: BearerErrorCode | undefined, init: AuthErrorInit): C
       ),
     })
   }
-  const key = error === undefined ? '' : `${error} ${init.description}`
-  let challenge = CHALLENGES.get(key)
+  // Two levels rather than one joined key: no string is built to look a challenge up.
+  let byDescription = CHALLENGES.get(error)
+  if (byDescription === undefined) {
+    byDescription = new Map()
+    CHALLENGES.set(error, byDescription)
+  }
+  const description = error === undefined ? '' : init.description
+  let challenge = byDescription.get(description)
   if (challenge === undefined) {
     challenge = Object.freeze({
-      'WWW-Authenticate': buildChallenge(error === undefined ? {} : { error, description: init.description }),
+      'WWW-Authenticate': buildChallenge(error === undefined ? {} : { error, description }),
     })
-    if (CHALLENGES.size >= 256) CHALLENGES.clear()
-    CHALLENGES.set(key, challenge)
+    if (cached >= 256) {
+      for (const map of CHALLENGES.values()) map.clear()
+      cached = 0
+    }
+    byDescription.set(description, challenge)
+    cached++
   }
   return challenge
 }
