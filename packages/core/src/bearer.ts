@@ -6,8 +6,17 @@ export const MAX_TOKEN_LENGTH = 16 * 1024
 
 // RFC 7235 auth-scheme (token) followed by SP(s) and the credentials.
 const SCHEME = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?$/s
-// RFC 6750 b64token.
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+// RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Tested as "no other
+// character, and '=' only at the end": an unanchored search for a stray character runs about twice as fast
+// as the anchored pattern over a 1-2 KB token, and refusing a long non-JWS token is mostly this scan.
+const NOT_B64TOKEN = /[^A-Za-z0-9\-._~+/=]/
+const PADDING = /^=+$/
+
+function isB64Token(value: string): boolean {
+  if (value.length === 0 || NOT_B64TOKEN.test(value)) return false
+  const pad = value.indexOf('=')
+  return pad === -1 || (pad > 0 && PADDING.test(value.slice(pad)))
+}
 
 /**
  * Takes the value of an `Authorization` header, or a bare token, and returns the token.
@@ -40,7 +49,7 @@ export function bearerToken(value: unknown): string | AuthError {
     // Without two dots the JWS scan could only fail: a two-segment token is scanned once, not twice.
     if (
       token.length <= MAX_TOKEN_LENGTH &&
-      (canonicalJws(token) || (twoDots(token) && hasJwsShape(token)) || B64TOKEN.test(token))
+      (canonicalJws(token) || (twoDots(token) && hasJwsShape(token)) || isB64Token(token))
     )
       return token
   }
@@ -78,7 +87,7 @@ export function bearerToken(value: unknown): string | AuthError {
       detail: 'The Authorization header says Bearer but carries no token',
     })
   }
-  if (!hasJwsShape(credentials) && !B64TOKEN.test(credentials)) {
+  if (!hasJwsShape(credentials) && !isB64Token(credentials)) {
     return new AuthError('malformed_request', {
       description: 'The Authorization header is malformed',
       detail: /[\s,]/.test(credentials)

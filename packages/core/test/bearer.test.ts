@@ -59,3 +59,30 @@ describe('extractBearerToken', () => {
     }
   })
 })
+
+describe('extractBearerToken: the b64token rule, exhaustively', () => {
+  // RFC 6750's b64token as a regular expression: the reference the faster check must equal (issue 9).
+  const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+  const alphabet = ['a', 'Z', '0', '.', '-', '_', '~', '+', '/', '=', '%', 'é']
+  function* strings(length: number, prefix = ''): Generator<string> {
+    if (length === 0) yield prefix
+    else for (const c of alphabet) yield* strings(length - 1, prefix + c)
+  }
+
+  it('takes exactly the credentials RFC 6750 allows, for every string of up to 4 characters', () => {
+    let checked = 0
+    for (let length = 1; length <= 4; length++) {
+      for (const credentials of strings(length)) {
+        let token: string | undefined
+        try {
+          token = extractBearerToken(`Bearer ${credentials}`)
+        } catch (err) {
+          expect((err as AuthError).code).toBe('malformed_request')
+        }
+        expect(token === credentials).toBe(B64TOKEN.test(credentials))
+        checked++
+      }
+    }
+    expect(checked).toBe(12 + 12 ** 2 + 12 ** 3 + 12 ** 4)
+  })
+})
