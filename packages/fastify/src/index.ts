@@ -190,13 +190,15 @@ const plugin: FastifyPluginAsync<EntraAuthPluginOptions> = async (app: FastifyIn
 
   // A callback hook, not an async one: a known token is answered with no promise in the request's path.
   app.addHook('onRequest', (request, reply, done) => {
-    const config = request.routeOptions.config as unknown as Record<string | symbol, unknown> | undefined
+    // routeOptions is a getter that builds a dozen-field object on every read: read it once.
+    const route = request.routeOptions
+    const config = route.config as unknown as Record<string | symbol, unknown> | undefined
     const requirement = (config?.[COMPILED] as Compiled | undefined) ?? fallback
     if (requirement === false) {
       done()
       return
     }
-    const context: AccessContext = { method: request.method, route: request.routeOptions.url }
+    const context: AccessContext = { method: request.method, route: route.url }
     // Runs before Fastify parses the body (unauthenticated bodies are never parsed), so the body check only
     // sees a body that an earlier hook parsed; the query check always applies.
     const outcome = authenticateNow(
