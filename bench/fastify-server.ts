@@ -1,11 +1,9 @@
 // One contender behind Fastify, in its own process (pinned to one core by run.ts), in the same shape as
 // server.ts: GET /stocks requiring app role Stocks.Read, GET /__cpu for the process CPU time.
-// argv[2] = contender (fastify, fastify-entraguard, fastify-bare-crypto, fastify-jwt+get-jwks, fastify-auth0-verify).
-import { entraAuth } from '@entraguard/fastify'
-import fastifyJwt from '@fastify/jwt'
+// argv[2] = contender (fastify, fastify-with-token, fastify-entraguard, fastify-bare-crypto, fastify-jwt+get-jwks,
+// fastify-auth0-verify); fastify-with-token is Fastify without auth whose requests carry the token (the
+// header-only baseline). Each contender's packages are imported on use only, as in server.ts.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import fastifyAuth0Verify from 'fastify-auth0-verify'
-import buildGetJwks from 'get-jwks'
 import { bareVerifier, bearerOf, hasRole } from './floor.js'
 import { benchConfig } from './setup.js'
 
@@ -26,10 +24,12 @@ switch (contender) {
   case 'fastify':
   case 'fastify-with-token':
     break
-  case 'fastify-entraguard':
+  case 'fastify-entraguard': {
+    const { entraAuth } = await import('@entraguard/fastify')
     await app.register(entraAuth, { tenant: c.tenant, audience: c.audience, authority: c.authority })
     routeConfig = { auth: { roles: ['Stocks.Read'] } }
     break
+  }
   case 'fastify-bare-crypto': {
     const verify = await bareVerifier(c)
     onRequest = async (request, reply) => {
@@ -42,6 +42,8 @@ switch (contender) {
   }
   case 'fastify-jwt+get-jwks': {
     // As @fastify/jwt's README pairs it with get-jwks; the key set address is fixed (the emulator is not at the issuer).
+    const { default: fastifyJwt } = await import('@fastify/jwt')
+    const { default: buildGetJwks } = await import('get-jwks')
     const domain = c.jwksUri.replace(/\/discovery\/v2\.0\/keys$/, '')
     const getJwks = buildGetJwks({ jwksPath: '/discovery/v2.0/keys' })
     await app.register(fastifyJwt, {
@@ -62,6 +64,7 @@ switch (contender) {
   }
   case 'fastify-auth0-verify': {
     // The plugin reads `${domain}.well-known/jwks.json`; a trailing `?` turns that suffix into a query string.
+    const { default: fastifyAuth0Verify } = await import('fastify-auth0-verify')
     await app.register(fastifyAuth0Verify, {
       domain: `${c.jwksUri}?`,
       audience: c.audience,
@@ -84,6 +87,12 @@ switch (contender) {
 }
 
 app.get('/__cpu', { config: { auth: false } as never }, async () => process.cpuUsage())
+// Heap used, after a full GC for /__gc (with node --expose-gc): http-count.ts brackets its windows with them.
+app.get('/__gc', { config: { auth: false } as never }, async () => {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  return process.memoryUsage().heapUsed
+})
+app.get('/__heap', { config: { auth: false } as never }, async () => process.memoryUsage().heapUsed)
 app.get(
   '/stocks',
   { config: routeConfig as never, ...(onRequest === undefined ? {} : { onRequest }) },

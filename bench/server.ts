@@ -1,14 +1,8 @@
 // One contender behind Express, in its own process (pinned to one core by run.ts).
 // argv[2] = contender; env BENCH_CONFIG = JSON { authority, tenant, issuer, jwksUri, audience, metadataUrl }.
-import { entraAuth, requireRoles } from '@entraguard/express'
-import { JwtRsaVerifier } from 'aws-jwt-verify'
+// Each contender's packages are imported on use only: a server loads what it measures (and starts sooner
+// under valgrind, see http-count.ts).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express'
-import { expressjwt } from 'express-jwt'
-import { auth as auth0, claimIncludes } from 'express-oauth2-jwt-bearer'
-import { createRemoteJWKSet, jwtVerify } from 'jose'
-import jwksRsa from 'jwks-rsa'
-import passport from 'passport'
-import { BearerStrategy } from 'passport-azure-ad'
 import { bareVerifier, bearerOf, decodeOnly, hasRole } from './floor.js'
 import { benchConfig } from './setup.js'
 
@@ -43,14 +37,19 @@ async function chain(): Promise<RequestHandler[]> {
         },
       ]
     }
-    case 'entraguard-noguard':
+    case 'entraguard-noguard': {
+      const { entraAuth } = await import('@entraguard/express')
       return [entraAuth({ tenant: c.tenant, audience: c.audience, authority: c.authority })]
-    case 'entraguard':
+    }
+    case 'entraguard': {
+      const { entraAuth, requireRoles } = await import('@entraguard/express')
       return [
         entraAuth({ tenant: c.tenant, audience: c.audience, authority: c.authority }),
         requireRoles('Stocks.Read'),
       ]
+    }
     case 'jose': {
+      const { createRemoteJWKSet, jwtVerify } = await import('jose')
       const jwks = createRemoteJWKSet(new URL(c.jwksUri))
       return [
         (req, res, next) => {
@@ -66,12 +65,16 @@ async function chain(): Promise<RequestHandler[]> {
         },
       ]
     }
-    case 'express-oauth2-jwt-bearer':
+    case 'express-oauth2-jwt-bearer': {
+      const { auth: auth0, claimIncludes } = await import('express-oauth2-jwt-bearer')
       return [
         auth0({ issuer: c.issuer, jwksUri: c.jwksUri, audience: c.audience, tokenSigningAlg: 'RS256' }),
         claimIncludes('roles', 'Stocks.Read'),
       ]
-    case 'express-jwt+jwks-rsa':
+    }
+    case 'express-jwt+jwks-rsa': {
+      const { expressjwt } = await import('express-jwt')
+      const { default: jwksRsa } = await import('jwks-rsa')
       return [
         expressjwt({
           secret: jwksRsa.expressJwtSecret({ cache: true, rateLimit: true, jwksUri: c.jwksUri }) as never,
@@ -82,7 +85,9 @@ async function chain(): Promise<RequestHandler[]> {
         (req, res, next) =>
           hasRole((req as unknown as { auth: { roles?: unknown } }).auth) ? next() : deny(res, 403),
       ]
+    }
     case 'aws-jwt-verify': {
+      const { JwtRsaVerifier } = await import('aws-jwt-verify')
       const verifier = JwtRsaVerifier.create({ issuer: c.issuer, audience: c.audience, jwksUri: c.jwksUri })
       return [
         (req, res, next) => {
@@ -94,6 +99,8 @@ async function chain(): Promise<RequestHandler[]> {
       ]
     }
     case 'passport-azure-ad': {
+      const { default: passport } = await import('passport')
+      const { BearerStrategy } = await import('passport-azure-ad')
       passport.use(
         new BearerStrategy(
           {
@@ -123,6 +130,14 @@ const app = express()
 // sensitive to other work on a shared machine than requests per second.
 app.get('/__cpu', (_req: Request, res: Response) => {
   res.json(process.cpuUsage())
+})
+// Heap used, after a full GC for /__gc (with node --expose-gc): http-count.ts brackets its windows with them.
+app.get('/__gc', (_req: Request, res: Response) => {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  res.json(process.memoryUsage().heapUsed)
+})
+app.get('/__heap', (_req: Request, res: Response) => {
+  res.json(process.memoryUsage().heapUsed)
 })
 app.get('/stocks', ...(await chain()), (_req: Request, res: Response) => {
   res.json({ symbol: 'MSFT', price: 497.1 })
