@@ -32,7 +32,7 @@
 //
 // Standalone: `node --conditions=source --import tsx bench/http-count.ts`; run.ts calls countHttp().
 // Knobs: BENCH_ONLY=a,b (contenders), BENCH_WORKLOADS=warm,cold,mixed,invalid, COUNT_REQUESTS (N, 100),
-// COUNT_WARMUP (W, 300), COUNT_WINDOWS (2), COUNT_JOBS (servers under valgrind at once, 2), COUNT_SEMI_SPACE
+// COUNT_WARMUP (W, 2000: JIT tiering settles late; at 300 entraguard still paid 250 kIr/request of compilation), COUNT_WINDOWS (2), COUNT_JOBS (servers under valgrind at once, 2), COUNT_SEMI_SPACE
 // (MiB, 64).
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -492,7 +492,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const started = Date.now()
   const { emu, config, dir, caFile } = await startBenchIssuer()
   const requests = Number(process.env.COUNT_REQUESTS ?? 100)
-  const warmup = Number(process.env.COUNT_WARMUP ?? 300)
+  const warmup = Number(process.env.COUNT_WARMUP ?? 2000)
   const windows = Number(process.env.COUNT_WINDOWS ?? 2)
   const workloads = (process.env.BENCH_WORKLOADS?.split(',') as Workload[] | undefined) ?? WORKLOADS
   const rows = await countHttp({
