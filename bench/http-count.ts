@@ -368,7 +368,7 @@ export async function countHttp(options: CountOptions): Promise<IrRow[]> {
     contenders: options.contenders ?? [...EXPRESS, ...FASTIFY],
     workloads: options.workloads ?? WORKLOADS,
     requests: options.requests ?? 100,
-    warmup: options.warmup ?? 300,
+    warmup: options.warmup ?? 2000,
     windows: options.windows ?? 2,
     jobs: options.jobs ?? Math.min(2, availableParallelism()),
     log: options.log ?? (() => {}),

@@ -261,7 +261,7 @@ microChild.stderr.on('data', (c: Buffer) => process.stderr.write(c))
 await new Promise((resolve) => microChild.once('exit', resolve))
 
 const countRequests = Number(process.env.COUNT_REQUESTS ?? 100)
-const countWarmup = Number(process.env.COUNT_WARMUP ?? 300)
+const countWarmup = Number(process.env.COUNT_WARMUP ?? 2000)
 let irRows: IrRow[] = []
 if (process.env.BENCH_COUNT !== '0') {
   console.log('instructions per request under callgrind…')

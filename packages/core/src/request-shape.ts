@@ -74,7 +74,11 @@ function fromRaw(raw: readonly string[]): string | undefined | AuthError {
   let count = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
-    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+    // The two usual spellings first: no lower-cased copy of every 13-character header name.
+    if (
+      name.length === 13 &&
+      (name === 'Authorization' || name === 'authorization' || name.toLowerCase() === 'authorization')
+    ) {
       count++
       value = raw[i + 1]
     }
