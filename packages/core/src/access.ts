@@ -4,7 +4,7 @@ import type { AuthEvent } from './events.js'
 import { type HotPath, LISTENED } from './hot-path.js'
 import type { Policy } from './policy.js'
 import type { Principal } from './principal.js'
-import { check, type Requirement, satisfies } from './requirements.js'
+import { check, namesScopesOrRoles, type Requirement, satisfies } from './requirements.js'
 import { countRequirementDecision, tracedAuthorize } from './telemetry.js'
 
 /** What a route needs beyond a valid token: scopes / app roles, and/or an RBAC permission on a resource. */
@@ -76,10 +76,7 @@ function decide(
   reportOnly: boolean,
 ): void {
   const { requirement, permission } = access
-  if (
-    requirement !== undefined &&
-    ((requirement.scopes?.length ?? 0) > 0 || (requirement.roles?.length ?? 0) > 0)
-  ) {
+  if (requirement !== undefined && namesScopesOrRoles(requirement)) {
     const decision = check(principal, requirement)
     countRequirementDecision(decision)
     if (!decision.allowed || permission === undefined) {
@@ -104,9 +101,5 @@ const ALLOWED = Object.freeze({ allowed: true, reason: '' })
 
 /** The `entraguard.decisions` count of an allowed requirement that was checked (one that names scopes or roles). */
 function countRequirementAllowed(requirement: Requirement | undefined): void {
-  if (
-    requirement !== undefined &&
-    ((requirement.scopes?.length ?? 0) > 0 || (requirement.roles?.length ?? 0) > 0)
-  )
-    countRequirementDecision(ALLOWED)
+  if (requirement !== undefined && namesScopesOrRoles(requirement)) countRequirementDecision(ALLOWED)
 }

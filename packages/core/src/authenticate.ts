@@ -83,11 +83,12 @@ export function authenticateNow(
   options: AuthenticateOptions,
 ): Authenticated {
   const { optional = false, reportOnly = false, context } = options
+  const hot = hotPathOf(validator)
   const header = authorizationOrRefusal(request)
   if (header instanceof AuthError) {
     // Refused before validation, so the validator has not reported it.
     const type = reportOnly ? 'token.would_reject' : 'token.rejected'
-    if (hotPathOf(validator)?.[LISTENED] !== false) {
+    if (hot?.[LISTENED] !== false) {
       validator.emit({ type, code: header.code, reason: header.detail, ...context })
     }
     if (!reportOnly) return header
@@ -95,7 +96,6 @@ export function authenticateNow(
     return undefined
   }
   if (optional && header === undefined) return undefined
-  const hot = hotPathOf(validator)
   const result =
     hot === undefined
       ? Promise.resolve(validator.validate(header, { reportOnly, context }))

@@ -54,6 +54,11 @@ function deny(reason: string, required: readonly string[], description: string):
   }
 }
 
+/** Whether a requirement asks for anything beyond a valid token (a decision is taken only then). */
+export function namesScopesOrRoles(requirement: Requirement): boolean {
+  return (requirement.scopes?.length ?? 0) > 0 || (requirement.roles?.length ?? 0) > 0
+}
+
 /**
  * Whether `principal` meets `requirement`: exactly `check(principal, requirement).allowed`, without building the
  * decision's reason. For the path where nobody listens to decisions.

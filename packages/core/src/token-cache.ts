@@ -96,17 +96,17 @@ export class TokenCache {
       : undefined
   }
 
-  /** The cached principal of exactly this token, if its validation is still good at `now` (epoch ms). */
+  /**
+   * The cached principal of exactly this token, if its validation is still good at `now` (epoch ms). The
+   * verbatim few were asked first, by {@link served}; a hit here joins them.
+   */
   get(token: string, tail: string, now: number): Principal | undefined {
-    const hot = this.#hot.get(tail)
-    let entry: Entry | undefined
-    if (hot !== undefined && hot.token === token) entry = hot.entry
-    else {
-      entry = this.#lru.get(tail)
-      if (entry === undefined || entry.digest !== digestOf(token)) return undefined
-      if (now <= entry.until) this.#promote(tail, token, entry)
+    const entry = this.#lru.get(tail)
+    if (entry === undefined || entry.digest !== digestOf(token)) return undefined
+    if (now <= entry.until) {
+      this.#promote(tail, token, entry)
+      return entry.principal
     }
-    if (now <= entry.until) return entry.principal
     this.#hot.delete(tail)
     this.#lru.delete(tail)
     return undefined

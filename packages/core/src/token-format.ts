@@ -74,36 +74,32 @@ export function decodeToken(token: string): DecodedToken | AuthError {
         : `A JWT has three dot-separated parts; this one has ${dots + 1}`,
     )
   }
-  const parts = decodedParts(token)
-  if (parts !== undefined) {
-    // Decoded and proven canonical by the Authorization header's parse (bearerToken): no second pass.
-    const header = decodeSegment(parts.header, 'header')
-    if (header instanceof AuthError) return header
-    const payload = decodeSegment(parts.payload, 'payload')
-    if (payload instanceof AuthError) return payload
-    return {
-      header,
-      payload,
-      signingInput: Buffer.from(token.slice(0, parts.signed), 'latin1'),
-      signature: parts.signature,
+  // Decoded and proven canonical by the Authorization header's parse (bearerToken): no second pass.
+  let parts = decodedParts(token)
+  if (parts === undefined) {
+    const h = token.slice(0, first)
+    const p = token.slice(first + 1, second)
+    const s = token.slice(second + 1)
+    const shape =
+      wasShaped(token) && isCanonical(h) && isCanonical(p) && isCanonical(s)
+        ? undefined
+        : checkSegments(h, p, s)
+    if (shape !== undefined) return shape
+    parts = {
+      header: Buffer.from(h, 'base64url'),
+      payload: Buffer.from(p, 'base64url'),
+      signature: Buffer.from(s, 'base64url'),
+      signed: second,
     }
   }
-  const h = token.slice(0, first)
-  const p = token.slice(first + 1, second)
-  const s = token.slice(second + 1)
-  const shape =
-    wasShaped(token) && isCanonical(h) && isCanonical(p) && isCanonical(s)
-      ? undefined
-      : checkSegments(h, p, s)
-  if (shape !== undefined) return shape
-  const header = decodeSegment(Buffer.from(h, 'base64url'), 'header')
+  const header = decodeSegment(parts.header, 'header')
   if (header instanceof AuthError) return header
-  const payload = decodeSegment(Buffer.from(p, 'base64url'), 'payload')
+  const payload = decodeSegment(parts.payload, 'payload')
   if (payload instanceof AuthError) return payload
   return {
     header,
     payload,
-    signingInput: Buffer.from(token.slice(0, second), 'latin1'),
-    signature: Buffer.from(s, 'base64url'),
+    signingInput: Buffer.from(token.slice(0, parts.signed), 'latin1'),
+    signature: parts.signature,
   }
 }
