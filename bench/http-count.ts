@@ -12,14 +12,13 @@
 // inclusive cost of their calls in the dump: the JIT's compilations (a steady-state server has paid them; a
 // single TurboFan job is worth 100 requests of Express) and V8's collections (whether a scavenge falls into a
 // window depends on where the young generation stood). To keep collections out of the windows in the first
-// place, each window starts after a full GC (GET /__gc, node --expose-gc) with 64 MiB semi-spaces; what a
+// place, each window starts after a scavenge (GET /__gc, node --expose-gc) with 64 MiB semi-spaces; what a
 // contender leaves to the GC is reported instead as bytes allocated per request (GET /__heap after the window).
 // Start-up and warm-up run with instrumentation off (--instr-atstart=no, then `callgrind_control --instr`
 // around the windows): the code V8 runs is the same, valgrind runs it several times faster.
 // Node runs --single-threaded: GC and compilation on the main thread at points fixed by the work, not timing.
 // Valgrind's default --smc-check=all-non-file already covers V8's code in anonymous mappings.
-// Determinism: two runs give the same window-by-window sequence within ~1 %. What remains between windows
-// of one run is the JIT still tiering up (Express keeps getting ~1 % cheaper per 100 requests after 500):
+// Determinism: after 10,000 requests of warm-up the windows of one cell agree within 1 % (most within 0.5 %);
 // every contender gets the same schedule (W, N, workloads in the same order), so ratios compare like with like.
 //
 // Start-up under valgrind is the cost to keep down (tsx alone is 20 s there): the two server files are
@@ -32,10 +31,11 @@
 //
 // Standalone: `node --conditions=source --import tsx bench/http-count.ts`; run.ts calls countHttp().
 // Knobs: BENCH_ONLY=a,b (contenders), BENCH_WORKLOADS=warm,cold,mixed,invalid, COUNT_REQUESTS (N, 100),
-// COUNT_WARMUP (W, 2000: JIT tiering settles late; at 300 entraguard still paid 250 kIr/request of compilation), COUNT_WINDOWS (2), COUNT_JOBS (servers under valgrind at once, 2), COUNT_SEMI_SPACE
-// (MiB, 64).
+// COUNT_WARMUP (W, 10000: JIT tiering settles late; Fastify with entraguard read 112 kIr at 5,000 and 109 at
+// 10,000 and 20,000), COUNT_WINDOWS (2), COUNT_JOBS (servers under valgrind at once, 2), COUNT_SEMI_SPACE
+// (MiB, 64), COUNT_KEEP=dir (keep every window's dump there, for callgrind_annotate).
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { createRequire } from 'node:module'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -285,6 +285,7 @@ function dump(server: Server): { total: number; jit: number; gc: number } {
     .sort((a, b) => b - a)[0]
   const file = join(dir, `${base}.${latest}`)
   const counts = parseDump(readFileSync(file, 'utf8'))
+  if (process.env.COUNT_KEEP) copyFileSync(file, join(process.env.COUNT_KEEP, `${base}.${latest}`))
   rmSync(file)
   return counts
 }
@@ -326,7 +327,9 @@ async function measure(
       const windows: number[] = []
       let [jit, gc, allocated] = [0, 0, 0]
       for (let w = 0; w < o.windows; w++) {
-        // A full GC first: the window starts with an empty young generation, large enough for all of it.
+        // A scavenge first: the window starts with an empty young generation, large enough for all of it. Not a
+        // full GC: that flushes compiled code and feedback, and every window re-tiered (Fastify's no-auth
+        // server read 80 kIr after one, 68 after a scavenge; with entraguard 179 against 109).
         const before = await heap('/__gc')
         control(server, '--zero')
         wrong += await send(workload, o.requests)
@@ -368,7 +371,7 @@ export async function countHttp(options: CountOptions): Promise<IrRow[]> {
     contenders: options.contenders ?? [...EXPRESS, ...FASTIFY],
     workloads: options.workloads ?? WORKLOADS,
     requests: options.requests ?? 100,
-    warmup: options.warmup ?? 2000,
+    warmup: options.warmup ?? 10_000,
     windows: options.windows ?? 2,
     jobs: options.jobs ?? Math.min(2, availableParallelism()),
     log: options.log ?? (() => {}),
@@ -492,7 +495,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const started = Date.now()
   const { emu, config, dir, caFile } = await startBenchIssuer()
   const requests = Number(process.env.COUNT_REQUESTS ?? 100)
-  const warmup = Number(process.env.COUNT_WARMUP ?? 2000)
+  const warmup = Number(process.env.COUNT_WARMUP ?? 10_000)
   const windows = Number(process.env.COUNT_WINDOWS ?? 2)
   const workloads = (process.env.BENCH_WORKLOADS?.split(',') as Workload[] | undefined) ?? WORKLOADS
   const rows = await countHttp({

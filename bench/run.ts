@@ -10,7 +10,7 @@
 // under callgrind (http-count.ts: deterministic where CPU time is noisy), their ratios beside the verdicts.
 // Knobs: BENCH_ROUNDS (3), BENCH_DURATION seconds (2), BENCH_TOKENS (20000), BENCH_ONLY=a,b (contenders),
 // BENCH_WORKLOADS=warm,cold,mixed,invalid, BENCH_CACHE_SIZES (10000,100000), BENCH_MICRO_MS (600),
-// BENCH_COUNT=0 (no callgrind part), COUNT_REQUESTS (100), COUNT_WARMUP (2000), COUNT_WINDOWS (2), COUNT_JOBS (2).
+// BENCH_COUNT=0 (no callgrind part), COUNT_REQUESTS (100), COUNT_WARMUP (10000), COUNT_WINDOWS (2), COUNT_JOBS (2).
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, release } from 'node:os'
@@ -261,7 +261,7 @@ microChild.stderr.on('data', (c: Buffer) => process.stderr.write(c))
 await new Promise((resolve) => microChild.once('exit', resolve))
 
 const countRequests = Number(process.env.COUNT_REQUESTS ?? 100)
-const countWarmup = Number(process.env.COUNT_WARMUP ?? 2000)
+const countWarmup = Number(process.env.COUNT_WARMUP ?? 10_000)
 let irRows: IrRow[] = []
 if (process.env.BENCH_COUNT !== '0') {
   console.log('instructions per request under callgrind…')

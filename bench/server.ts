@@ -131,9 +131,11 @@ const app = express()
 app.get('/__cpu', (_req: Request, res: Response) => {
   res.json(process.cpuUsage())
 })
-// Heap used, after a full GC for /__gc (with node --expose-gc): http-count.ts brackets its windows with them.
+// Heap used, after a scavenge for /__gc (with node --expose-gc): http-count.ts brackets its windows with them.
+// A scavenge, not a full GC: a full GC flushes code and feedback, and the next requests would run re-tiering
+// code instead of the steady state.
 app.get('/__gc', (_req: Request, res: Response) => {
-  ;(globalThis as { gc?: () => void }).gc?.()
+  ;(globalThis as { gc?: (o: { type: 'minor' }) => void }).gc?.({ type: 'minor' })
   res.json(process.memoryUsage().heapUsed)
 })
 app.get('/__heap', (_req: Request, res: Response) => {
