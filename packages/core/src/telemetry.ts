@@ -26,6 +26,17 @@ function api(): typeof OTel | null {
   return otel
 }
 
+// The API (1.x, the peer range) keeps whatever is registered with it (tracer and meter providers, context
+// manager, propagator, diagnostic logger) in one object on globalThis under this key, made at the first
+// registration. Until it exists there is nothing to record to: one global look-up answers that, instead of
+// two providers' (≈100 ns per validation on the hot path).
+const REGISTRY = Symbol.for('opentelemetry.js.api.1')
+
+/** The API when something is registered with it, else null (nothing registered, or the API not installed). */
+function registered(): typeof OTel | null {
+  return (globalThis as Record<symbol, unknown>)[REGISTRY] === undefined ? null : api()
+}
+
 /** Milliseconds: histogram buckets from a cache hit (a few µs) to a fetch that times out. */
 const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000]
 
@@ -108,7 +119,7 @@ const NO_VALIDATION: ValidationTelemetry = {
 
 /**
  * Starts the `entraguard.validate` span (a child of the active span, such as the framework's request span)
- * and the duration measurement of one `validate()` call. Without an SDK it costs two provider look-ups.
+ * and the duration measurement of one `validate()` call. With nothing registered it costs one global look-up.
  *
  * @example
  * const telemetry = startValidation()
@@ -121,7 +132,7 @@ const NO_VALIDATION: ValidationTelemetry = {
  * }
  */
 export function startValidation(): ValidationTelemetry {
-  const o = api()
+  const o = registered()
   if (o === null) return NO_VALIDATION
   const tracer = tracerOf(o)
   const m = metricsOf(o)
@@ -186,7 +197,7 @@ export interface FetchProgress {
  * const body = await traceFetch(url, progress, () => fetchAndRead(url, progress))
  */
 export async function traceFetch<T>(url: string, progress: FetchProgress, run: () => Promise<T>): Promise<T> {
-  const o = api()
+  const o = registered()
   const tracer = o === null ? undefined : tracerOf(o)
   const m = o === null ? undefined : metricsOf(o)
   if (o === null || (tracer === undefined && m === undefined)) return run()
@@ -257,7 +268,7 @@ export function tracedAuthorize(
   action: string,
   resource: string,
 ): Decision {
-  const o = api()
+  const o = registered()
   if (o === null) return policy.authorize(principal, action, resource)
   const span = tracerOf(o)?.startSpan('entraguard.authorize', {
     kind: o.SpanKind.INTERNAL,
@@ -293,7 +304,7 @@ export function countRequirementDecision(decision: Decision): void {
 }
 
 function countDecision(decision: Decision, check: 'policy' | 'requirement'): void {
-  const o = api()
+  const o = registered()
   if (o === null) return
   metricsOf(o)?.decisions.add(1, { 'entraguard.allowed': decision.allowed, 'entraguard.check': check })
 }
