@@ -45,17 +45,7 @@ export function authorize(
   options: AuthorizeOptions = {},
 ): void {
   const reportOnly = options.reportOnly === true
-  // Nobody listens and the route needs scopes or roles only: an allowed request needs no decision object,
-  // no reason text and no event (issue 9); a denial goes the full way below.
-  if (
-    access.permission === undefined &&
-    typeof sink === 'object' &&
-    (sink as Partial<HotPath>)[LISTENED] === false &&
-    (access.requirement === undefined || satisfies(principal, access.requirement))
-  ) {
-    countRequirementAllowed(access.requirement)
-    return
-  }
+  if (allowsQuietly(principal, access, sink)) return
   if (typeof sink === 'function') {
     decide(principal, access, context, sink, reportOnly)
     return
@@ -66,6 +56,26 @@ export function authorize(
   } catch (err) {
     throw metadata === undefined ? err : pointTo(err, metadata)
   }
+}
+
+/**
+ * {@link authorize}'s quiet path: true when nobody listens (a validator without `onEvent`), the route needs
+ * scopes or roles only and the principal has them. Then an allowed request needs no decision object, no
+ * reason text, no event and no context (issue 9); it is counted and that is all. False: call `authorize()`.
+ *
+ * @example
+ * if (!allowsQuietly(principal, access, validator)) authorize(principal, access, contextOf(req), validator)
+ */
+export function allowsQuietly(principal: Principal, access: Access, sink: DecisionSink): boolean {
+  if (
+    access.permission !== undefined ||
+    typeof sink !== 'object' ||
+    (sink as Partial<HotPath>)[LISTENED] !== false ||
+    (access.requirement !== undefined && !satisfies(principal, access.requirement))
+  )
+    return false
+  countRequirementAllowed(access.requirement)
+  return true
 }
 
 function decide(

@@ -4,4 +4,5 @@
  *
  * @packageDocumentation
  */
+export { allowsQuietly } from './access.js'
 export { type Authenticated, authenticateNow } from './authenticate.js'
