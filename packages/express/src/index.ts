@@ -1,3 +1,4 @@
+import { IncomingMessage } from 'node:http'
 import {
   type Access,
   type AccessContext,
@@ -15,14 +16,14 @@ import {
   type Validator,
   type ValidatorSource,
 } from '@entraguard/core'
-import { authenticateNow } from '@entraguard/core/internal'
+import { allowsQuietly, authenticateNow } from '@entraguard/core/internal'
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
 
 declare global {
   namespace Express {
     interface Request {
       /** The validated caller, set by `entraAuth()`. Unset for anonymous requests on `optional: true`. */
-      auth?: Principal
+      auth?: Principal | undefined
     }
   }
 }
@@ -62,18 +63,22 @@ interface AuthState {
   refusal?: AuthError
 }
 
-const STATE = Symbol.for('entraguard.express.state')
-type WithState = Request & { [STATE]?: AuthState }
+// The state of report-only and anonymous requests, whose state differs per request. Kept beside the request,
+// not on it: a property read that misses on an Express request walks its whole prototype chain (see setAuth).
+// One map for every copy of this package in the process, as the symbol it replaces was.
+const STATES: WeakMap<object, AuthState> = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for('entraguard.express.states')
+] ??= new WeakMap()) as WeakMap<object, AuthState>
 
 // Which enforcing entraAuth() produced a principal. Adding a property to an Express request costs ~3 µs (its
 // objects do not share hidden classes: measured on Express 5 with Node 20), so an accepted request carries only
 // `req.auth`, and the guards find the middleware's state through the principal, which the validator's cache
-// reuses: one WeakMap entry per principal, not a property per request. Report-only and anonymous requests,
-// whose state differs per request, still carry it on the request.
+// reuses: one WeakMap entry per principal, not an entry per request. Report-only and anonymous requests have
+// theirs in STATES.
 const OWNERS = new WeakMap<Principal, Readonly<AuthState>>()
 
 function stateOf(req: Request): AuthState | undefined {
-  const own = (req as WithState)[STATE]
+  const own = STATES.get(req)
   if (own !== undefined) return own
   return req.auth === undefined ? undefined : OWNERS.get(req.auth)
 }
@@ -81,7 +86,9 @@ function stateOf(req: Request): AuthState | undefined {
 /**
  * Express middleware that validates the bearer token and sets `req.auth`. Failures go to `next(err)` as an
  * {@link AuthError} carrying `status` and `headers`, so Express's error handler answers 401/400/503 with
- * `WWW-Authenticate`.
+ * `WWW-Authenticate`. `req.auth` is an accessor on Express's request prototype (a property added to an Express
+ * request copies its hidden class): read and assign it as usual; clear it by assigning `undefined` (`delete`
+ * does not), and it is not an own key of `req`.
  *
  * @example
  * app.use(entraAuth({ tenant: 'contoso.onmicrosoft.com', audience: 'api://stock-api' }))
@@ -104,7 +111,7 @@ export function entraAuth(options: EntraAuthOptions): EntraAuthMiddleware {
     if (reportOnly) {
       // Only report-only lets a refusal through for a later, enforcing guard: a state of its own per request.
       const state: AuthState = { validator, reportOnly }
-      ;(req as WithState)[STATE] = state
+      STATES.set(req, state)
       mode = {
         optional,
         reportOnly,
@@ -128,6 +135,58 @@ export function entraAuth(options: EntraAuthOptions): EntraAuthMiddleware {
   return Object.assign(middleware, { ready })
 }
 
+// Express gives every request object a hidden class of its own (app.handle sets its prototype), so adding a
+// property to one copies that class: `req.auth = principal` cost ≈15,000 instructions and 2 KiB of garbage per
+// request (bench/http-count.ts), the largest part of entraguard's cost on a reused token. So `auth` is an
+// accessor on Express's own request prototype (the one every app's `app.request` inherits from), backed by a
+// WeakMap: reading, assigning and `in` work as before; `delete req.auth` is a no-op (assign undefined instead),
+// and `auth` is not an own key of the request. Installed on the first request admitted; a request object that
+// does not inherit from an Express request (a mock) gets a plain property, as before.
+const AUTH = new WeakMap<object, Principal | undefined>()
+const AUTH_PROPERTY: PropertyDescriptor = {
+  configurable: true,
+  enumerable: true,
+  get(this: object): Principal | undefined {
+    return AUTH.get(this)
+  },
+  set(this: object, value: Principal | undefined) {
+    AUTH.set(this, value)
+  },
+}
+// Prototypes (each app's `app.request`) known to reach the accessor, and those known not to.
+const CARRIERS = new WeakMap<object, boolean>()
+
+// The app.request last found to reach the accessor: one comparison for an app's every request.
+let carrier: object | undefined
+
+function setAuth(req: Request, principal: Principal): void {
+  const proto = Object.getPrototypeOf(req) as object | null
+  if (proto === carrier || (proto !== null && (CARRIERS.get(proto) ?? carries(proto)))) {
+    carrier = proto as object
+    AUTH.set(req, principal)
+  } else req.auth = principal
+}
+
+/** Whether requests of prototype `proto` reach the `auth` accessor; installs it on Express's request prototype. */
+function carries(proto: object): boolean {
+  let found = false
+  for (let p: object | null = proto; p !== null && !found; p = Object.getPrototypeOf(p) as object | null) {
+    const own = Object.getOwnPropertyDescriptor(p, 'auth')
+    if (own !== undefined) {
+      found = own.get === AUTH_PROPERTY.get
+      break
+    }
+    // Express's request prototype: the first one down from http.IncomingMessage.prototype, with Express's methods.
+    const parent = Object.getPrototypeOf(p) as object | null
+    if (parent === IncomingMessage.prototype && typeof (p as { accepts?: unknown }).accepts === 'function') {
+      Object.defineProperty(p, 'auth', AUTH_PROPERTY)
+      found = true
+    }
+  }
+  CARRIERS.set(proto, found)
+  return found
+}
+
 /** Sets `req.auth`; an enforcing middleware (`enforcing` given) also records its state for the guards. */
 function admit(
   req: Request,
@@ -136,10 +195,10 @@ function admit(
   enforcing: Readonly<AuthState> | undefined,
 ): void {
   if (enforcing !== undefined) {
-    if (principal === undefined) (req as WithState)[STATE] = enforcing
+    if (principal === undefined) STATES.set(req, enforcing)
     else if (OWNERS.get(principal) !== enforcing) OWNERS.set(principal, enforcing)
   }
-  if (principal !== undefined) req.auth = principal
+  if (principal !== undefined) setAuth(req, principal)
   next()
 }
 
@@ -232,7 +291,11 @@ function guard(name: string, access: (req: Request) => Access, report?: boolean)
       return
     }
     try {
-      authorize(principal, access(req), contextOf(req), state.validator, { reportOnly })
+      const needs = access(req)
+      // The route and method are read only for a decision that is reported (Express's request properties
+      // are slow to read: see setAuth).
+      if (!allowsQuietly(principal, needs, state.validator))
+        authorize(principal, needs, contextOf(req), state.validator, { reportOnly })
       next()
     } catch (err) {
       next(err)

@@ -179,3 +179,58 @@ describe('entraAuth: the hot path (issue 9)', () => {
     }
   })
 })
+
+describe('req.auth on a real Express request (issue 9: an accessor, not an added property)', () => {
+  // What a handler can observe of req.auth, on Express 5 and 4, in the app and in a mounted sub-app.
+  const observe = (req: Request) => ({
+    oid: req.auth?.objectId,
+    own: Object.hasOwn(req, 'auth'),
+    in: 'auth' in req,
+  })
+  for (const [name, make] of [
+    ['Express 5', () => express()],
+    ['Express 4', () => express4() as unknown as ReturnType<typeof express>],
+  ] as const) {
+    it(`${name}: req.auth reads, reassigns and clears per request, also in a mounted sub-app`, async () => {
+      const app = make()
+      const sub = make()
+      app.use(entraAuth({ validator, optional: true }))
+      sub.get('/inner', requireRoles('Stocks.Read'), (req, res) => {
+        res.json(observe(req))
+      })
+      app.use('/sub', sub)
+      app.get('/outer', (req, res) => {
+        const before = observe(req)
+        const principal = req.auth
+        req.auth = undefined
+        const cleared = req.auth
+        req.auth = principal
+        res.json({ before, cleared: cleared === undefined, restored: req.auth?.objectId })
+      })
+      app.use(authErrorHandler())
+      const { base, close } = await listen(app)
+      try {
+        const a = emu.mintToken({ roles: ['Stocks.Read'] })
+        const b = emu.mintToken({ objectId: '0b0e1d5e-4c6f-4a8e-9c8a-2f7d5b1e9a01', roles: ['Stocks.Read'] })
+        const oidOf = (t: string) =>
+          JSON.parse(Buffer.from(t.split('.')[1] as string, 'base64url').toString()).oid
+        const get = async (path: string, token?: string) =>
+          (
+            await fetch(`${base}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {})
+          ).json()
+        for (let i = 0; i < 3; i++) {
+          expect(await get('/outer', a)).toEqual({
+            before: { oid: oidOf(a), own: false, in: true },
+            cleared: true,
+            restored: oidOf(a),
+          })
+          expect(await get('/sub/inner', b)).toEqual({ oid: oidOf(b), own: false, in: true })
+          // An anonymous request sees no principal of an earlier one.
+          expect(await get('/outer')).toEqual({ before: { own: false, in: true }, cleared: true })
+        }
+      } finally {
+        await close()
+      }
+    })
+  }
+})
