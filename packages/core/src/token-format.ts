@@ -1,7 +1,7 @@
 import { MAX_TOKEN_LENGTH } from './bearer.js'
 import { AuthError } from './errors.js'
 import { parseStrictJson } from './strict-json.js'
-import { decodedParts, wasShaped } from './token-shape.js'
+import { decodedParts, type JwsParts, wasShaped } from './token-shape.js'
 
 /** A JWS compact token split and decoded, not yet verified. */
 export interface DecodedToken {
@@ -63,6 +63,28 @@ function checkSegment(segment: string, what: string): AuthError | undefined {
 export function decodeToken(token: string): DecodedToken | AuthError {
   if (token.length > MAX_TOKEN_LENGTH)
     return malformed(`The token has ${token.length} characters; the limit is ${MAX_TOKEN_LENGTH}`)
+  // Decoded and proven canonical by the Authorization header's parse (bearerToken): no second pass, not even
+  // for the dots.
+  let parts = decodedParts(token)
+  if (parts === undefined) {
+    const shape = splitSegments(token)
+    if (shape instanceof AuthError) return shape
+    parts = shape
+  }
+  const header = decodeSegment(parts.header, 'header')
+  if (header instanceof AuthError) return header
+  const payload = decodeSegment(parts.payload, 'payload')
+  if (payload instanceof AuthError) return payload
+  return {
+    header,
+    payload,
+    signingInput: Buffer.from(token.slice(0, parts.signed), 'latin1'),
+    signature: parts.signature,
+  }
+}
+
+/** The three segments of a token that bearerToken did not decode: checked, then decoded. */
+function splitSegments(token: string): JwsParts | AuthError {
   const first = token.indexOf('.')
   const second = first === -1 ? -1 : token.indexOf('.', first + 1)
   if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) {
@@ -74,32 +96,18 @@ export function decodeToken(token: string): DecodedToken | AuthError {
         : `A JWT has three dot-separated parts; this one has ${dots + 1}`,
     )
   }
-  // Decoded and proven canonical by the Authorization header's parse (bearerToken): no second pass.
-  let parts = decodedParts(token)
-  if (parts === undefined) {
-    const h = token.slice(0, first)
-    const p = token.slice(first + 1, second)
-    const s = token.slice(second + 1)
-    const shape =
-      wasShaped(token) && isCanonical(h) && isCanonical(p) && isCanonical(s)
-        ? undefined
-        : checkSegments(h, p, s)
-    if (shape !== undefined) return shape
-    parts = {
-      header: Buffer.from(h, 'base64url'),
-      payload: Buffer.from(p, 'base64url'),
-      signature: Buffer.from(s, 'base64url'),
-      signed: second,
-    }
-  }
-  const header = decodeSegment(parts.header, 'header')
-  if (header instanceof AuthError) return header
-  const payload = decodeSegment(parts.payload, 'payload')
-  if (payload instanceof AuthError) return payload
+  const h = token.slice(0, first)
+  const p = token.slice(first + 1, second)
+  const s = token.slice(second + 1)
+  const shape =
+    wasShaped(token) && isCanonical(h) && isCanonical(p) && isCanonical(s)
+      ? undefined
+      : checkSegments(h, p, s)
+  if (shape !== undefined) return shape
   return {
-    header,
-    payload,
-    signingInput: Buffer.from(token.slice(0, parts.signed), 'latin1'),
-    signature: parts.signature,
+    header: Buffer.from(h, 'base64url'),
+    payload: Buffer.from(p, 'base64url'),
+    signature: Buffer.from(s, 'base64url'),
+    signed: second,
   }
 }

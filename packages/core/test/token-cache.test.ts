@@ -107,6 +107,32 @@ describe('validated-token cache: how a token is recognised', () => {
     expect((await validator.validate(`Bearer ${token}`)).roles).toEqual(claims.roles)
   })
 
+  it('caches a token given as `Bearer <token>` and as a bare token alike', async () => {
+    const events: { type: string; cached?: boolean }[] = []
+    const v = createValidator({
+      tenant: issuer.tenantId,
+      audience: API_CLIENT_ID,
+      authority: issuer.authority,
+      onEvent: (e) => events.push(e),
+    })
+    try {
+      for (const [n, form] of [(t: string) => `Bearer ${t}`, (t: string) => t].entries()) {
+        const token = await issuer.sign(issuer.claims(2, { oid: `0000000${n}` }))
+        events.length = 0
+        for (let i = 0; i < 4; i++) await v.validate(form(token))
+        // Validated on the first two sightings, served from the cache from the third on.
+        expect(events.filter((e) => e.type === 'token.validated').map((e) => e.cached)).toEqual([
+          false,
+          false,
+          true,
+          true,
+        ])
+      }
+    } finally {
+      v.close()
+    }
+  })
+
   it('serves every reused token right when more tokens are reused than it keeps verbatim', async () => {
     const tokens = await Promise.all(
       Array.from({ length: 80 }, (_, i) => issuer.sign(issuer.claims(2, { oid: `0000000${i}`.slice(-8) }))),
