@@ -1,4 +1,4 @@
-import { createValidator, type Principal, type Validator } from '@entraguard/core'
+import { type AuthEvent, createValidator, type Principal, type Validator } from '@entraguard/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { API_APP_ID_URI, API_CLIENT_ID, type LocalIssuer, startLocalIssuer } from './local-issuer.js'
 
@@ -108,7 +108,7 @@ describe('validated-token cache: how a token is recognised', () => {
   })
 
   it('caches a token given as `Bearer <token>` and as a bare token alike', async () => {
-    const events: { type: string; cached?: boolean }[] = []
+    const events: AuthEvent[] = []
     const v = createValidator({
       tenant: issuer.tenantId,
       audience: API_CLIENT_ID,
