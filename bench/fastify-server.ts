@@ -5,7 +5,7 @@
 // header-only baseline). Each contender's packages are imported on use only, as in server.ts.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { bareVerifier, bearerOf, hasRole } from './floor.js'
-import { benchConfig } from './setup.js'
+import { benchConfig, majorGcs, scavenge } from './setup.js'
 
 const contender = process.argv[2] ?? 'fastify'
 const c = benchConfig()
@@ -87,14 +87,14 @@ switch (contender) {
 }
 
 app.get('/__cpu', { config: { auth: false } as never }, async () => process.cpuUsage())
-// Heap used, after a scavenge for /__gc (with node --expose-gc): http-count.ts brackets its windows with them.
-// A scavenge, not a full GC: a full GC flushes code and feedback, and the next requests would run re-tiering
-// code instead of the steady state.
+// Heap used, after a scavenge for /__gc (node --expose-gc), and the major GCs so far: http-count.ts brackets its
+// windows with them.
 app.get('/__gc', { config: { auth: false } as never }, async () => {
-  ;(globalThis as { gc?: (o: { type: 'minor' }) => void }).gc?.({ type: 'minor' })
+  scavenge()
   return process.memoryUsage().heapUsed
 })
 app.get('/__heap', { config: { auth: false } as never }, async () => process.memoryUsage().heapUsed)
+app.get('/__majors', { config: { auth: false } as never }, async () => majorGcs())
 app.get(
   '/stocks',
   { config: routeConfig as never, ...(onRequest === undefined ? {} : { onRequest }) },

@@ -4,7 +4,7 @@
 // under valgrind, see http-count.ts).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express'
 import { bareVerifier, bearerOf, decodeOnly, hasRole } from './floor.js'
-import { benchConfig } from './setup.js'
+import { benchConfig, majorGcs, scavenge } from './setup.js'
 
 const contender = process.argv[2] ?? 'express'
 const c = benchConfig()
@@ -131,12 +131,14 @@ const app = express()
 app.get('/__cpu', (_req: Request, res: Response) => {
   res.json(process.cpuUsage())
 })
-// Heap used, after a scavenge for /__gc (with node --expose-gc): http-count.ts brackets its windows with them.
-// A scavenge, not a full GC: a full GC flushes code and feedback, and the next requests would run re-tiering
-// code instead of the steady state.
+// Heap used, after a scavenge for /__gc (node --expose-gc), and the major GCs so far: http-count.ts brackets its
+// windows with them.
 app.get('/__gc', (_req: Request, res: Response) => {
-  ;(globalThis as { gc?: (o: { type: 'minor' }) => void }).gc?.({ type: 'minor' })
+  scavenge()
   res.json(process.memoryUsage().heapUsed)
+})
+app.get('/__majors', (_req: Request, res: Response) => {
+  res.json(majorGcs())
 })
 app.get('/__heap', (_req: Request, res: Response) => {
   res.json(process.memoryUsage().heapUsed)

@@ -4,6 +4,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import type { Emulator } from '@entraguard/emulator'
 
 /** Where the contenders find the issuer and what they accept. */
@@ -166,4 +167,25 @@ export function requestsFor(pool: string[], workload: Workload, contender: strin
         valid: (k) => k % 2 === 0,
       }
   }
+}
+
+/**
+ * A scavenge, when node runs with --expose-gc: how http-count.ts starts its windows (GET /__gc on both servers).
+ * Not a full GC: that discards optimized code whose maps died, and the next requests would measure re-tiering.
+ */
+export function scavenge(): void {
+  ;(globalThis as { gc?: (options: { type: 'minor' }) => void }).gc?.({ type: 'minor' })
+}
+
+let majors = 0
+/** Major GCs (mark-compact) so far, counted when node runs with --expose-gc (GET /__majors). */
+export function majorGcs(): number {
+  return majors
+}
+if ((globalThis as { gc?: unknown }).gc !== undefined) {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries())
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+        majors++
+  }).observe({ entryTypes: ['gc'] })
 }
