@@ -5,10 +5,11 @@
 // header-only baseline). Each contender's packages are imported on use only, as in server.ts.
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { bareVerifier, bearerOf, hasRole } from './floor.js'
-import { benchConfig, majorGcs, scavenge } from './setup.js'
+import { benchConfig, countMajorGcs, scavenge } from './setup.js'
 
 const contender = process.argv[2] ?? 'fastify'
 const c = benchConfig()
+const majorGcs = countMajorGcs()
 const app = Fastify({ logger: false })
 type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 let onRequest: Hook | undefined

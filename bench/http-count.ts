@@ -48,6 +48,7 @@ import {
   FASTIFY,
   FASTIFY_PEERS,
   isFastify,
+  listeningPort,
   noAuth,
   requestsFor,
   WORKLOADS,
@@ -157,7 +158,7 @@ interface Server {
   stop: () => void
 }
 
-function startServer(contender: string, dir: string, env: NodeJS.ProcessEnv): Promise<Server> {
+async function startServer(contender: string, dir: string, env: NodeJS.ProcessEnv): Promise<Server> {
   const out = join(dir, `${contender.replace(/[^\w-]/g, '_')}.cg`)
   const child = spawn(
     'valgrind',
@@ -175,29 +176,8 @@ function startServer(contender: string, dir: string, env: NodeJS.ProcessEnv): Pr
     ],
     { cwd: here, env, stdio: ['ignore', 'pipe', 'pipe'] },
   )
-  return new Promise((resolve, reject) => {
-    let output = ''
-    const timer = setTimeout(() => {
-      child.kill()
-      reject(new Error(`${contender} did not start under valgrind: ${output.slice(-500)}`))
-    }, 600_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      const m = /listening on (\d+)/.exec(output)
-      if (m) {
-        clearTimeout(timer)
-        child.stdout.off('data', onData)
-        child.stderr.off('data', onData)
-        resolve({ pid: child.pid as number, port: Number(m[1]), out, stop: () => child.kill() })
-      }
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`${contender} exited (${code}) under valgrind: ${output.slice(-500)}`))
-    })
-  })
+  const port = await listeningPort(child, 600_000, `${contender} under valgrind`)
+  return { pid: child.pid as number, port, out, stop: () => child.kill() }
 }
 
 /** GET `path` on the one keep-alive connection; the status and the body. */

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { mintPool, startBenchIssuer } from './setup.js'
+import { listeningPort, mintPool, startBenchIssuer } from './setup.js'
 
 const [contender = 'entraguard', mode = 'cold'] = process.argv.slice(2)
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -30,12 +30,7 @@ const child = spawn(
     stdio: ['ignore', 'pipe', 'inherit'],
   },
 )
-const port = await new Promise<number>((resolve) => {
-  child.stdout.on('data', (c: Buffer) => {
-    const m = /listening on (\d+)/.exec(c.toString())
-    if (m) resolve(Number(m[1]))
-  })
-})
+const port = await listeningPort(child, 60_000, contender)
 let k = 0
 // The refusals of run.ts's INVALID workload, in turn; MIXED alternates them with new valid tokens.
 const twoSegments = (pool[0] as string).split('.').slice(0, 2).join('.')

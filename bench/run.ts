@@ -31,6 +31,7 @@ import {
   FASTIFY,
   FASTIFY_PEERS,
   isFastify,
+  listeningPort,
   mintPool,
   noAuth,
   type Requests,
@@ -92,23 +93,8 @@ async function startServer(contender: string): Promise<{ port: number; stop: () 
     isFastify(contender) ? 'fastify-server.ts' : 'server.ts',
     contender,
   ])
-  return new Promise((resolve, reject) => {
-    let output = ''
-    const timer = setTimeout(() => {
-      child.kill()
-      reject(new Error(`${contender} did not start: ${output}`))
-    }, 30_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      const m = /listening on (\d+)/.exec(output)
-      if (m) {
-        clearTimeout(timer)
-        resolve({ port: Number(m[1]), stop: () => child.kill() })
-      }
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-  })
+  const port = await listeningPort(child, 30_000, contender)
+  return { port, stop: () => child.kill() }
 }
 
 async function cpu(port: number): Promise<number> {

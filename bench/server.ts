@@ -4,10 +4,11 @@
 // under valgrind, see http-count.ts).
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express'
 import { bareVerifier, bearerOf, decodeOnly, hasRole } from './floor.js'
-import { benchConfig, majorGcs, scavenge } from './setup.js'
+import { benchConfig, countMajorGcs, scavenge } from './setup.js'
 
 const contender = process.argv[2] ?? 'express'
 const c = benchConfig()
+const majorGcs = countMajorGcs()
 
 const bearer = (req: Request) => /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1]
 const deny = (res: Response, status = 401) => res.status(status).set('WWW-Authenticate', 'Bearer').end()

@@ -1,6 +1,7 @@
 // Shared by the bench scripts: the emulated issuer they all measure against, the configuration that
 // run.ts / profile.ts / http-count.ts pass to server.ts and micro.ts in BENCH_CONFIG, and the contenders and
 // workloads they measure. The emulator is imported on use: the servers import this file too.
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -177,15 +178,49 @@ export function scavenge(): void {
   ;(globalThis as { gc?: (options: { type: 'minor' }) => void }).gc?.({ type: 'minor' })
 }
 
-let majors = 0
-/** Major GCs (mark-compact) so far, counted when node runs with --expose-gc (GET /__majors). */
-export function majorGcs(): number {
-  return majors
+/**
+ * A counter of major GCs (mark-compact) for GET /__majors: installs a `gc` PerformanceObserver when node runs
+ * with --expose-gc (under http-count.ts), and counts nothing otherwise, so the CPU-time runs pay nothing.
+ */
+export function countMajorGcs(): () => number {
+  let majors = 0
+  if ((globalThis as { gc?: unknown }).gc !== undefined) {
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries())
+        if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+          majors++
+    }).observe({ entryTypes: ['gc'] })
+  }
+  return () => majors
 }
-if ((globalThis as { gc?: unknown }).gc !== undefined) {
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries())
-      if ((entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
-        majors++
-  }).observe({ entryTypes: ['gc'] })
+
+/**
+ * The port a bench server prints (`listening on PORT`) on stdout or stderr. Rejects, killing the child, when it
+ * exits first or says nothing within `timeoutMs`; the rejection quotes the end of its output.
+ */
+export function listeningPort(child: ChildProcess, timeoutMs: number, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let output = ''
+    const timer = setTimeout(() => {
+      child.kill()
+      reject(new Error(`${what} did not start: ${output.slice(-500)}`))
+    }, timeoutMs)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      const m = /listening on (\d+)/.exec(output)
+      if (m === null) return
+      clearTimeout(timer)
+      child.stdout?.off('data', onData)
+      child.stderr?.off('data', onData)
+      child.off('exit', onExit)
+      resolve(Number(m[1]))
+    }
+    const onExit = (code: number | null) => {
+      clearTimeout(timer)
+      reject(new Error(`${what} exited (${code}): ${output.slice(-500)}`))
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.once('exit', onExit)
+  })
 }
